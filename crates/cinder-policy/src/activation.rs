@@ -1,0 +1,61 @@
+//! Hidden-layer activations and their derivatives.
+
+use burn::config::Config;
+use burn::tensor::{Tensor, backend::Backend};
+
+/// Activation of the hidden layers of an MLP.
+///
+/// Only element-wise functions whose derivative can be written in terms of the layer output
+/// are offered, so that the Gauss-Newton Fisher product can reuse the cached forward pass.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `tanh(z)`, the default of SB3 and CleanRL for continuous control.
+    Tanh,
+    /// `max(z, 0)`.
+    Relu,
+}
+
+impl Activation {
+    /// Applies the activation element-wise.
+    pub fn forward<B: Backend, const D: usize>(&self, z: Tensor<B, D>) -> Tensor<B, D> {
+        match self {
+            Activation::Tanh => z.tanh(),
+            Activation::Relu => z.clamp_min(0.0),
+        }
+    }
+
+    /// The derivative `act'(z)` expressed through the output `h = act(z)`.
+    ///
+    /// tanh: `1 − h²`; relu: `1` where `h > 0`, else `0`.
+    pub fn derivative_from_output<B: Backend, const D: usize>(
+        &self,
+        h: Tensor<B, D>,
+    ) -> Tensor<B, D> {
+        match self {
+            Activation::Tanh => h.clone().mul(h).neg().add_scalar(1.0),
+            Activation::Relu => h.greater_elem(0.0).float(),
+        }
+    }
+
+    /// Host-side version of [`Activation::forward`] in f64 (dense reference computations).
+    pub fn forward_f64(&self, z: f64) -> f64 {
+        match self {
+            Activation::Tanh => z.tanh(),
+            Activation::Relu => z.max(0.0),
+        }
+    }
+
+    /// Host-side version of [`Activation::derivative_from_output`] in f64.
+    pub fn derivative_f64(&self, h: f64) -> f64 {
+        match self {
+            Activation::Tanh => 1.0 - h * h,
+            Activation::Relu => {
+                if h > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}

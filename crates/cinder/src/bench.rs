@@ -1,0 +1,253 @@
+//! Benchmarks and numerical checks of the core numerics, generic over the backend; the
+//! `cinder bench` and `cinder check` commands and the criterion benches call these.
+//!
+//! Timing protocol (as the reference harness in `shared/bench/peers`): warm-up runs, then
+//! `reps` timed runs, each ended by a device sync; median and minimum reported.
+
+use std::time::Instant;
+
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+use cinder_cg::{CgConfig, conjugate_gradient};
+use cinder_fisher::{
+    DoubleBackprop, FisherVectorProduct, FvpConfig, GaussNewton, dense::fisher_matrix,
+};
+use cinder_policy::{
+    CategoricalMlpPolicyConfig, GaussianMlpPolicy, GaussianMlpPolicyConfig, flat,
+};
+use rand::{SeedableRng, rngs::StdRng};
+use rand_distr::{Distribution, StandardNormal};
+use serde::Serialize;
+
+/// Which Fisher-vector product to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum FvpMethod {
+    /// [`DoubleBackprop`].
+    DoubleBackprop,
+    /// [`GaussNewton`].
+    GaussNewton,
+}
+
+impl FvpMethod {
+    /// The name used on the command line and in JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            FvpMethod::DoubleBackprop => "double-backprop",
+            FvpMethod::GaussNewton => "gauss-newton",
+        }
+    }
+}
+
+/// The problem a benchmark runs: an MLP Gaussian policy on random observations.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// Observation dimension.
+    pub obs_dim: usize,
+    /// Action dimension.
+    pub act_dim: usize,
+    /// Hidden widths.
+    pub hidden: Vec<usize>,
+    /// Observations in the batch.
+    pub batch: usize,
+    /// Seed of weights, observations and vectors.
+    pub seed: u64,
+}
+
+/// Median and minimum of repeated timings, in milliseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Timing {
+    /// Median.
+    pub median_ms: f64,
+    /// Minimum.
+    pub min_ms: f64,
+}
+
+/// Standard-normal host data of the given shape, as a tensor (f64 draws rounded to f32).
+pub fn randn<B: Backend, const D: usize>(
+    shape: [usize; D],
+    rng: &mut StdRng,
+    device: &B::Device,
+) -> Tensor<B, D> {
+    let n = shape.iter().product();
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            let x: f64 = StandardNormal.sample(rng);
+            x as f32
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+impl Problem {
+    /// The policy, observations and a random vector of the problem.
+    pub fn build<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> (GaussianMlpPolicy<B>, Tensor<B, 2>, Tensor<B, 2>) {
+        let policy = GaussianMlpPolicyConfig::new(self.obs_dim, self.act_dim)
+            .with_hidden(self.hidden.clone())
+            .init::<B>(self.seed, device)
+            .expect("benchmark sizes are valid");
+        let mut rng = StdRng::seed_from_u64(self.seed ^ 0x5eed);
+        let obs = randn([self.batch, self.obs_dim], &mut rng, device);
+        let v = randn([1, flat::num_params(&policy)], &mut rng, device);
+        (policy, obs, v)
+    }
+}
+
+fn time<B: Backend>(device: &B::Device, warmup: usize, reps: usize, mut f: impl FnMut()) -> Timing {
+    for _ in 0..warmup {
+        f();
+        B::sync(device).expect("device sync");
+    }
+    let mut ms: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            B::sync(device).expect("device sync");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ms.sort_by(|a, b| a.total_cmp(b));
+    Timing {
+        median_ms: ms[ms.len() / 2],
+        min_ms: ms[0],
+    }
+}
+
+/// The operator of `method` at the problem's policy (damping 0.1).
+fn operator<B: Backend>(
+    method: FvpMethod,
+    policy: &GaussianMlpPolicy<B>,
+    obs: Tensor<B, 2>,
+    damping: f64,
+) -> Box<dyn FisherVectorProduct<B>> {
+    let config = FvpConfig::new().with_damping(damping);
+    match method {
+        FvpMethod::DoubleBackprop => Box::new(DoubleBackprop::new(policy, obs, &config).expect("valid")),
+        FvpMethod::GaussNewton => Box::new(GaussNewton::new(policy, obs, &config).expect("valid")),
+    }
+}
+
+/// Times one Fisher-vector product (the operator built once, outside the timing).
+pub fn bench_fvp<B: Backend>(
+    device: &B::Device,
+    problem: &Problem,
+    method: FvpMethod,
+    reps: usize,
+) -> Timing {
+    let (policy, obs, v) = problem.build::<B>(device);
+    let mut op = operator(method, &policy, obs, 0.1);
+    time::<B>(device, 3, reps, || {
+        let _ = op.apply(v.clone());
+    })
+}
+
+/// Times one whole CG solve of `iters` iterations with damping 0.1 and no early stop,
+/// including building the operator (the per-update forward pass of Gauss-Newton, the old
+/// distribution of double backprop), as a TRPO update pays it.
+pub fn bench_cg<B: Backend>(
+    device: &B::Device,
+    problem: &Problem,
+    method: FvpMethod,
+    iters: usize,
+    reps: usize,
+) -> Timing {
+    let (policy, obs, g) = problem.build::<B>(device);
+    let config = CgConfig::new().with_max_iters(iters).with_residual_tol(0.0);
+    time::<B>(device, 2, reps, || {
+        let mut op = operator(method, &policy, obs.clone(), 0.1);
+        let sol = conjugate_gradient(|v| op.apply(v), g.clone(), &config).expect("valid");
+        let _ = sol.x;
+    })
+}
+
+/// Relative errors of both Fisher products against the dense f64 reference.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FvpCheck {
+    /// max over test vectors of ‖Fv − F_ref v‖ / ‖F_ref v‖ for double backprop.
+    pub max_rel_err_double_backprop: f64,
+    /// The same for Gauss-Newton.
+    pub max_rel_err_gauss_newton: f64,
+}
+
+/// Which built-in policy a check runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyKind {
+    /// Gaussian MLP policy (continuous actions); `act_dim` is the action dimension.
+    Gaussian,
+    /// Categorical MLP policy (discrete actions); `act_dim` is the number of actions.
+    Categorical,
+}
+
+/// Compares both Fisher products (no damping) with the dense Fisher built on the host in
+/// f64 from per-sample Jacobians, over `n_vectors` random vectors.
+pub fn check_fvp<B: Backend>(
+    device: &B::Device,
+    problem: &Problem,
+    kind: PolicyKind,
+    n_vectors: usize,
+) -> FvpCheck {
+    let mut rng = StdRng::seed_from_u64(problem.seed ^ 0xc4ec);
+    let obs = randn::<B, 2>([problem.batch, problem.obs_dim], &mut rng, device);
+    let config = FvpConfig::new().with_damping(0.0);
+    match kind {
+        PolicyKind::Gaussian => {
+            // A non-trivial σ and a larger head gain, so every block of F matters.
+            let policy = GaussianMlpPolicyConfig::new(problem.obs_dim, problem.act_dim)
+                .with_hidden(problem.hidden.clone())
+                .with_log_std_init(-0.4)
+                .with_head_gain(1.0)
+                .init::<B>(problem.seed, device)
+                .expect("valid sizes");
+            let dense = fisher_matrix(&policy, obs.clone());
+            let db = DoubleBackprop::new(&policy, obs.clone(), &config).expect("valid");
+            let gn = GaussNewton::new(&policy, obs, &config).expect("valid");
+            compare(dense, db, gn, &mut rng, n_vectors, device)
+        }
+        PolicyKind::Categorical => {
+            let policy = CategoricalMlpPolicyConfig::new(problem.obs_dim, problem.act_dim)
+                .with_hidden(problem.hidden.clone())
+                .with_head_gain(1.0)
+                .init::<B>(problem.seed, device)
+                .expect("valid sizes");
+            let dense = fisher_matrix(&policy, obs.clone());
+            let db = DoubleBackprop::new(&policy, obs.clone(), &config).expect("valid");
+            let gn = GaussNewton::new(&policy, obs, &config).expect("valid");
+            compare(dense, db, gn, &mut rng, n_vectors, device)
+        }
+    }
+}
+
+fn compare<B: Backend>(
+    dense: cinder_fisher::dense::DenseMatrix,
+    mut db: impl FisherVectorProduct<B>,
+    mut gn: impl FisherVectorProduct<B>,
+    rng: &mut StdRng,
+    n_vectors: usize,
+    device: &B::Device,
+) -> FvpCheck {
+    let n = dense.n;
+    let mut out = FvpCheck {
+        max_rel_err_double_backprop: 0.0,
+        max_rel_err_gauss_newton: 0.0,
+    };
+    for _ in 0..n_vectors {
+        let v = randn::<B, 2>([1, n], rng, device);
+        let v_host: Vec<f64> = v.clone().into_data().iter::<f64>().collect();
+        let want = dense.matvec(&v_host);
+        let err = |got: Tensor<B, 2>| rel_err(&got.into_data().iter::<f64>().collect::<Vec<_>>(), &want);
+        out.max_rel_err_double_backprop = out.max_rel_err_double_backprop.max(err(db.apply(v.clone())));
+        out.max_rel_err_gauss_newton = out.max_rel_err_gauss_newton.max(err(gn.apply(v)));
+    }
+    out
+}
+
+/// `‖a − b‖₂ / ‖b‖₂`.
+pub fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "vectors of different lengths");
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+    let den: f64 = b.iter().map(|y| y * y).sum();
+    (num / den.max(f64::MIN_POSITIVE)).sqrt()
+}
