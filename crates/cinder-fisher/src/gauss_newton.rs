@@ -77,7 +77,10 @@ pub struct GaussNewton<B: Backend> {
     /// Per layer: weights [K, in, out] and their transposes [K, out, in].
     weights: Vec<Tensor<B, 3>>,
     weights_t: Vec<Tensor<B, 3>>,
-    /// Per layer: its input transposed, [K, in, N] (the observations for layer 0).
+    /// Per layer: its input with a column of ones appended, [K, N, in + 1], and the same
+    /// transposed, [K, in + 1, N]. A layer's flat parameters are its weight [in, out] then its
+    /// bias [out] — together one [in + 1, out] block — so the ones column folds the bias into
+    /// the one matmul of each pass (no broadcast add, no separate bias reduction).
     inputs: Vec<Tensor<B, 3>>,
     inputs_t: Vec<Tensor<B, 3>>,
     /// Per hidden layer: `act'(z_l)`, [K, N, width_l].
@@ -179,9 +182,17 @@ impl<B: Backend> GaussNewton<B> {
             .iter()
             .map(|h| activation.derivative_from_output(h.clone()))
             .collect();
+        let device = obs.device();
         let mut inputs = vec![obs];
         inputs.extend(hidden);
-        let inputs_t = inputs.iter().map(|x| x.clone().swap_dims(1, 2)).collect();
+        let inputs_t = inputs
+            .iter()
+            .map(|x| Tensor::cat(vec![x.clone().swap_dims(1, 2), Tensor::ones([k, 1, n], &device)], 1))
+            .collect();
+        let inputs = inputs
+            .into_iter()
+            .map(|x| Tensor::cat(vec![x, Tensor::ones([k, n, 1], &device)], 2))
+            .collect();
 
         let metric = match first.head() {
             MlpHead::Gaussian { .. } => {
@@ -242,11 +253,10 @@ impl<B: Backend> FisherVectorProduct<B> for GaussNewton<B> {
         let mut dh: Option<Tensor<B, 3>> = None;
         let mut dy = None;
         for (l, &(d_in, d_out)) in self.sizes.iter().enumerate() {
-            let dw = v.clone().narrow(1, offset, d_in * d_out).reshape([k, d_in, d_out]);
-            offset += d_in * d_out;
-            let db = v.clone().narrow(1, offset, d_out).reshape([k, 1, d_out]);
-            offset += d_out;
-            let mut dz = self.inputs[l].clone().matmul(dw) + db;
+            let len = (d_in + 1) * d_out;
+            let dw = v.clone().narrow(1, offset, len).reshape([k, d_in + 1, d_out]);
+            offset += len;
+            let mut dz = self.inputs[l].clone().matmul(dw);
             if let Some(dh) = dh.take() {
                 dz = dz + dh.matmul(self.weights[l].clone());
             }
@@ -272,13 +282,11 @@ impl<B: Backend> FisherVectorProduct<B> for GaussNewton<B> {
         };
 
         // Backward pass: Jᵀ u, last layer first.
-        let mut pieces = Vec::with_capacity(2 * n_layers + 1);
+        let mut pieces = Vec::with_capacity(n_layers + 1);
         for l in (0..n_layers).rev() {
             let (d_in, d_out) = self.sizes[l];
-            let gw = self.inputs_t[l].clone().matmul(g.clone()).reshape([k, d_in * d_out]);
-            let gb = g.clone().sum_dim(1).reshape([k, d_out]);
-            pieces.push(gb);
-            pieces.push(gw);
+            let gw = self.inputs_t[l].clone().matmul(g.clone());
+            pieces.push(gw.reshape([k, (d_in + 1) * d_out]));
             if l > 0 {
                 g = g.matmul(self.weights_t[l].clone()) * self.dact[l - 1].clone();
             }

@@ -17,9 +17,21 @@ pub enum Activation {
 
 impl Activation {
     /// Applies the activation element-wise.
+    ///
+    /// tanh is computed as `1 − 2 / (exp(2z) + 1)`: burn 0.21's CPU `tanh` kernel costs about
+    /// ten times its `exp` (4.7 ms against 0.44 ms on a [5000, 64] tensor), and the forward pass
+    /// of a policy update is dominated by it otherwise. The formula saturates correctly
+    /// (exp overflowing to ∞ gives 1, underflowing to 0 gives −1) and its absolute error is a
+    /// few f32 ulps of 1.
     pub fn forward<B: Backend, const D: usize>(&self, z: Tensor<B, D>) -> Tensor<B, D> {
         match self {
-            Activation::Tanh => z.tanh(),
+            Activation::Tanh => z
+                .mul_scalar(2.0)
+                .exp()
+                .add_scalar(1.0)
+                .recip()
+                .mul_scalar(-2.0)
+                .add_scalar(1.0),
             Activation::Relu => z.clamp_min(0.0),
         }
     }

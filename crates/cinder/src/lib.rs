@@ -11,4 +11,5 @@ pub use cinder_fisher as fisher;
 pub use cinder_policy as policy;
 
 pub mod backend;
+pub mod alloc;
 pub mod bench;

@@ -200,6 +200,7 @@ fn emit(
 }
 
 fn main() -> ExitCode {
+    cinder::alloc::tune_allocator();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,0 +1,57 @@
+//! Shared helpers of the integration tests: host data, host reference maths, and the macro
+//! that runs each generic test on every compiled-in backend.
+#![allow(dead_code)]
+
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+use rand::{SeedableRng, rngs::StdRng};
+use rand_distr::{Distribution, StandardNormal};
+
+/// Instantiates `fn name<B: Backend>(device: &B::Device)` as a `#[test]` per backend.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        #[cfg(feature = "flex")]
+        mod flex {
+            $( #[test] fn $name() { super::$name::<cinder::backend::Flex>(&Default::default()); } )*
+        }
+        #[cfg(feature = "ndarray")]
+        mod ndarray {
+            $( #[test] fn $name() { super::$name::<cinder::backend::NdArray>(&Default::default()); } )*
+        }
+        #[cfg(feature = "wgpu")]
+        mod wgpu {
+            $( #[test] fn $name() { super::$name::<cinder::backend::Wgpu>(&Default::default()); } )*
+        }
+    };
+}
+
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+pub fn normal_vec(n: usize, rng: &mut StdRng) -> Vec<f64> {
+    (0..n).map(|_| StandardNormal.sample(rng)).collect()
+}
+
+pub fn tensor<B: Backend, const D: usize>(v: &[f64], shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
+    let v: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+pub fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data().iter::<f64>().collect()
+}
+
+pub fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+    cinder::bench::rel_err(a, b)
+}
+
+pub fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "{what}[{i}]: got {g}, want {w} (tol {tol})"
+        );
+    }
+}

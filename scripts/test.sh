@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test of cinder, installing what the tests need first.
+#
+#   bash scripts/test.sh
+#
+# - Debian's mesa-vulkan-drivers (lavapipe), so the wgpu tests run without a GPU.
+# - One `cargo test --release` over the whole workspace with every backend compiled in, so
+#   unit, numerical and learning tests share one optimised build; each backend-generic test
+#   runs on flex, ndarray and wgpu.
+# CARGO_TARGET_DIR defaults to a cache outside the clone (~/.cache/cinder-target) so later
+# runs on the same machine reuse the build; from nothing, the first run compiles everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
+  echo "== installing mesa-vulkan-drivers (lavapipe) for the wgpu tests"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq mesa-vulkan-drivers >/dev/null
+fi
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cinder-target}"
+echo "== cargo test (release; backends flex, ndarray, wgpu/lavapipe; target dir $CARGO_TARGET_DIR)"
+cargo test --release --workspace --features cinder/ndarray,cinder/wgpu "$@"
