@@ -66,7 +66,7 @@ fn run<B: Backend>(device: B::Device) {
     let adv = randn::<B, 1>([batch], &mut rng, &device);
 
     // 3. Surrogate gradient on the first-order backend.
-    let train = policy.clone().train::<Ad<B>>();
+    let train = flat::require_grad(policy.clone().train::<Ad<B>>());
     let logp = train.distribution(Tensor::from_inner(obs.clone())).log_prob(Tensor::from_inner(actions));
     let ratio = (logp - Tensor::from_inner(old_logp)).exp();
     let surrogate = (ratio * Tensor::from_inner(adv)).mean();

@@ -21,5 +21,14 @@ if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cinder-target}"
+# lavapipe compiles every GPU kernel with LLVM: the wgpu tests spend most of their time
+# compiling and autotuning kernels. Minimal autotuning keeps that bounded (results are cached
+# under target/autotune for later runs).
+export CUBECL_AUTOTUNE_LEVEL="${CUBECL_AUTOTUNE_LEVEL:-minimal}"
+# Mesa warns on every device creation without a runtime dir.
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/cinder-xdg-$(id -u)"
+  mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+fi
 echo "== cargo test (release; backends flex, ndarray, wgpu/lavapipe; target dir $CARGO_TARGET_DIR)"
 cargo test --release --workspace --features cinder/ndarray,cinder/wgpu "$@"

@@ -32,7 +32,9 @@ impl Activation {
                 .recip()
                 .mul_scalar(-2.0)
                 .add_scalar(1.0),
-            Activation::Relu => z.clamp_min(0.0),
+            // z · 1[z > 0]: the mask is a constant, so this differentiates twice (burn
+            // 0.21's `clamp_min` backward does not).
+            Activation::Relu => z.clone() * z.greater_elem(0.0).float(),
         }
     }
 

@@ -93,6 +93,22 @@ pub fn load<B: Backend, M: Module<B>>(module: M, flat: Tensor<B, 1>) -> Result<M
     Ok(module.map(&mut Load { flat, offset: 0 }))
 }
 
+/// `module` with every float parameter a fresh gradient leaf.
+///
+/// burn 0.21 keeps a parameter's "requires gradient" flag only on autodiff backends: a
+/// module built (or loaded) on a plain backend and lifted with `Module::train` tracks no
+/// gradients, and every gradient read from it is empty. Call this on the lifted module.
+pub fn require_grad<B: AutodiffBackend, M: Module<B>>(module: M) -> M {
+    struct Leaves;
+    impl<B: AutodiffBackend> ModuleMapper<B> for Leaves {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let (id, tensor, mapper) = param.consume();
+            Param::from_mapped_value(id, tensor.detach().require_grad(), mapper)
+        }
+    }
+    module.map(&mut Leaves)
+}
+
 /// The gradient of every float parameter of `module`, concatenated in flattening order; a
 /// parameter without a gradient contributes zeros.
 ///

@@ -77,7 +77,8 @@ fn categorical_closed_forms<B: Backend>(device: &B::Device) {
     assert_eq!(got_mode, mode);
 }
 
-/// KL(π‖π) = 0 and its gradient with respect to the parameters is 0.
+/// KL(π‖π) = 0 and its gradient with respect to the parameters is 0 (up to f32 rounding:
+/// a wrong KL gives values of order 1e-2 here).
 fn kl_to_self_has_zero_gradient<B: Backend>(device: &B::Device) {
     type A<B> = Autodiff<B>;
     let obs = tensor::<A<B>, 2>(&normal_vec(40 * 5, &mut rng(3)), [40, 5], device);
@@ -86,20 +87,21 @@ fn kl_to_self_has_zero_gradient<B: Backend>(device: &B::Device) {
         .with_head_gain(1.0)
         .init::<A<B>>(4, device)
         .unwrap();
+    let g = flat::require_grad(g);
     let d = g.distribution(obs.clone());
     let old = DiagGaussian::new(d.mean.clone().detach(), d.log_std.clone().detach());
     let kl = old.kl(&d).mean();
-    assert!(kl.clone().into_scalar().to_f64().abs() < 1e-7);
+    assert!(kl.clone().into_scalar().elem::<f64>().abs() < 1e-6);
     let grad = host(flat::gradient(&g, &kl.backward()));
-    assert!(grad.iter().all(|x| x.abs() < 1e-6), "max |∇KL| = {:?}", grad.iter().cloned().fold(0.0, f64::max));
+    assert!(grad.iter().all(|x| x.abs() < 1e-5), "max |∇KL| = {:?}", grad.iter().cloned().fold(0.0, f64::max));
 
-    let c = CategoricalMlpPolicyConfig::new(5, 3).with_head_gain(1.0).init::<A<B>>(5, device).unwrap();
+    let c = flat::require_grad(CategoricalMlpPolicyConfig::new(5, 3).with_head_gain(1.0).init::<A<B>>(5, device).unwrap());
     let d = c.distribution(obs);
     let old = Categorical { log_probs: d.log_probs.clone().detach() };
     let kl = old.kl(&d).mean();
-    assert!(kl.clone().into_scalar().to_f64().abs() < 1e-7);
+    assert!(kl.clone().into_scalar().elem::<f64>().abs() < 1e-6);
     let grad = host(flat::gradient(&c, &kl.backward()));
-    assert!(grad.iter().all(|x| x.abs() < 1e-6));
+    assert!(grad.iter().all(|x| x.abs() < 1e-5));
 }
 
 /// Samples depend on the seed only, and have the right moments / frequencies.

@@ -164,7 +164,7 @@ fn double_backprop_works_on_user_modules<B: Backend>(device: &B::Device) {
     let grad_at = |eps: f64| -> Vec<f64> {
         let shifted: Vec<f64> = theta.iter().zip(&v).map(|(t, d)| t + eps * d).collect();
         let p = flat::load(make(20), tensor(&shifted, [n], device)).unwrap();
-        let p: UserPolicy<A<B>> = p.train::<A<B>>();
+        let p: UserPolicy<A<B>> = flat::require_grad(p.train::<A<B>>());
         let old = DiagGaussian::new(Tensor::from_inner(old.mean.clone()), Tensor::from_inner(old.log_std.clone()));
         let d = p.distribution(Tensor::from_inner(obs.clone()));
         let kl = old.kl(&d).mean();
