@@ -5,6 +5,7 @@
 //! `cargo bench -p cinder --features ndarray` (add `-- fvp` or `-- cg` to pick a group).
 //! The `cinder bench` command measures the same things with the reference harness's protocol
 //! and prints JSON; docs/numerics.md has the table.
+#![allow(missing_docs)] // criterion_group! generates an undocumented public function
 
 use burn::tensor::backend::Backend;
 use cinder::bench::{FvpMethod, Problem};
@@ -17,7 +18,11 @@ const SIZES: [(&str, usize, usize); 2] = [("hopper", 11, 3), ("halfcheetah", 17,
 const BATCHES: [usize; 3] = [2048, 5000, 25000];
 const METHODS: [FvpMethod; 2] = [FvpMethod::GaussNewton, FvpMethod::DoubleBackprop];
 
-fn operator<B: Backend>(method: FvpMethod, p: &Problem, device: &B::Device) -> (Box<dyn FisherVectorProduct<B>>, burn::tensor::Tensor<B, 2>) {
+fn operator<B: Backend>(
+    method: FvpMethod,
+    p: &Problem,
+    device: &B::Device,
+) -> (Box<dyn FisherVectorProduct<B>>, burn::tensor::Tensor<B, 2>) {
     let (policy, obs, v) = p.build::<B>(device);
     let cfg = FvpConfig::new();
     let op: Box<dyn FisherVectorProduct<B>> = match method {
@@ -30,7 +35,16 @@ fn operator<B: Backend>(method: FvpMethod, p: &Problem, device: &B::Device) -> (
 fn problems() -> impl Iterator<Item = (String, Problem)> {
     SIZES.into_iter().flat_map(|(name, obs_dim, act_dim)| {
         BATCHES.into_iter().map(move |batch| {
-            (format!("{name}/{batch}"), Problem { obs_dim, act_dim, hidden: vec![64, 64], batch, seed: 0 })
+            (
+                format!("{name}/{batch}"),
+                Problem {
+                    obs_dim,
+                    act_dim,
+                    hidden: vec![64, 64],
+                    batch,
+                    seed: 0,
+                },
+            )
         })
     })
 }
@@ -38,7 +52,10 @@ fn problems() -> impl Iterator<Item = (String, Problem)> {
 fn fvp_group<B: Backend>(c: &mut Criterion, backend: &str) {
     let device = B::Device::default();
     let mut group = c.benchmark_group(format!("{backend}/fvp"));
-    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
     for (label, p) in problems() {
         group.throughput(Throughput::Elements(p.batch as u64));
         for method in METHODS {
@@ -57,7 +74,10 @@ fn fvp_group<B: Backend>(c: &mut Criterion, backend: &str) {
 fn cg_group<B: Backend>(c: &mut Criterion, backend: &str) {
     let device = B::Device::default();
     let mut group = c.benchmark_group(format!("{backend}/cg10"));
-    group.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
     let cfg = CgConfig::new().with_max_iters(10).with_residual_tol(0.0);
     for (label, p) in problems() {
         group.throughput(Throughput::Elements(p.batch as u64));
@@ -89,5 +109,9 @@ fn cg(c: &mut Criterion) {
     cg_group::<cinder::backend::NdArray>(c, "ndarray");
 }
 
-criterion_group!(benches, fvp, cg);
+criterion_group! {
+    name = benches;
+    config = Criterion::default();
+    targets = fvp, cg
+}
 criterion_main!(benches);

@@ -19,7 +19,9 @@ use burn::tensor::{ElementConversion, Tensor, backend::Backend};
 use cinder::bench::randn;
 use cinder::cg::{CgConfig, conjugate_gradient};
 use cinder::fisher::{DoubleBackprop, FisherVectorProduct, FvpConfig};
-use cinder::policy::{ActionDistribution, Dense, DenseConfig, DiagGaussian, GaussianFamily, Policy, flat};
+use cinder::policy::{
+    ActionDistribution, Dense, DenseConfig, DiagGaussian, GaussianFamily, Policy, flat,
+};
 use rand::{SeedableRng, rngs::StdRng};
 
 /// A policy with a gelu hidden layer and a skip connection from the observation.
@@ -34,9 +36,15 @@ struct SkipPolicy<B: Backend> {
 impl<B: Backend> SkipPolicy<B> {
     fn new(obs_dim: usize, act_dim: usize, device: &B::Device) -> Self {
         Self {
-            hidden: DenseConfig::new(obs_dim, 32).with_gain(2f64.sqrt()).init(1, device),
-            skip: DenseConfig::new(obs_dim, act_dim).with_gain(0.01).init(2, device),
-            head: DenseConfig::new(32, act_dim).with_gain(0.01).init(3, device),
+            hidden: DenseConfig::new(obs_dim, 32)
+                .with_gain(2f64.sqrt())
+                .init(1, device),
+            skip: DenseConfig::new(obs_dim, act_dim)
+                .with_gain(0.01)
+                .init(2, device),
+            head: DenseConfig::new(32, act_dim)
+                .with_gain(0.01)
+                .init(3, device),
             log_std: Param::from_tensor(Tensor::zeros([act_dim], device)),
         }
     }
@@ -67,23 +75,38 @@ fn run<B: Backend>(device: B::Device) {
 
     // 3. Surrogate gradient on the first-order backend.
     let train = flat::require_grad(policy.clone().train::<Ad<B>>());
-    let logp = train.distribution(Tensor::from_inner(obs.clone())).log_prob(Tensor::from_inner(actions));
+    let logp = train
+        .distribution(Tensor::from_inner(obs.clone()))
+        .log_prob(Tensor::from_inner(actions));
     let ratio = (logp - Tensor::from_inner(old_logp)).exp();
     let surrogate = (ratio * Tensor::from_inner(adv)).mean();
     let g = flat::gradient(&train, &surrogate.backward());
 
     // 4. Natural gradient x ≈ F⁻¹ g by CG on the double-backprop FVP.
     let mut fvp = DoubleBackprop::new(&policy, obs.clone(), &FvpConfig::new()).expect("valid");
-    let sol = conjugate_gradient(|v| fvp.apply(v), g.unsqueeze_dim(0), &CgConfig::new().with_max_iters(10))
-        .expect("valid");
+    let sol = conjugate_gradient(
+        |v| fvp.apply(v),
+        g.unsqueeze_dim(0),
+        &CgConfig::new().with_max_iters(10),
+    )
+    .expect("valid");
     let x = sol.x;
 
     // 5. Scale to the trust region and write the parameters back.
-    let xfx = (fvp.apply(x.clone()) * x.clone()).sum().into_scalar().elem::<f64>();
-    let step = x.squeeze_dim::<1>(0).mul_scalar((2.0 * max_kl / xfx).sqrt());
+    let xfx = (fvp.apply(x.clone()) * x.clone())
+        .sum()
+        .into_scalar()
+        .elem::<f64>();
+    let step = x
+        .squeeze_dim::<1>(0)
+        .mul_scalar((2.0 * max_kl / xfx).sqrt());
     let theta = flat::flatten(&policy);
     let updated = flat::load(policy, theta + step).expect("same architecture");
-    let kl = old.kl(&updated.distribution(obs)).mean().into_scalar().elem::<f64>();
+    let kl = old
+        .kl(&updated.distribution(obs))
+        .mean()
+        .into_scalar()
+        .elem::<f64>();
     println!(
         "natural-gradient step: {} parameters, CG residual {:.2e}, KL after the step {kl:.4} (target ≤ {max_kl})",
         flat::num_params(&updated),

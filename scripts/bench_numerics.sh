@@ -10,14 +10,18 @@
 # ../shared/bench/peers/setup.sh (VENV, default /tmp/peers-venv).
 # Results: bench-results/numerics.jsonl (cinder) and bench-results/peers*.jsonl (PyTorch);
 # docs/numerics.md shows the table. Run nothing else meanwhile: 2 cores.
+# CINDER_BIN=path uses an already built binary (it must have the backends' features).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cinder-target}"
 features=ndarray
 backends="flex ndarray"
 if [[ "${WGPU:-0}" == 1 ]]; then features=ndarray,wgpu; backends="flex ndarray wgpu"; fi
-cargo build --release -p cinder --features "$features" --bin cinder
-bin="$CARGO_TARGET_DIR/release/cinder"
+bin="${CINDER_BIN:-}"
+if [[ -z "$bin" ]]; then
+  cargo build --release -p cinder --features "$features" --bin cinder
+  bin="$CARGO_TARGET_DIR/release/cinder"
+fi
 mkdir -p bench-results
 out=bench-results/numerics.jsonl
 : > "$out"

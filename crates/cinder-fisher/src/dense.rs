@@ -52,7 +52,11 @@ pub fn fisher_matrix<B: Backend, P: MlpPolicy<B> + Module<B>>(
 ) -> DenseMatrix {
     let mlp = policy.mlp();
     let act = mlp.activation;
-    let sizes: Vec<(usize, usize)> = mlp.layers.iter().map(|l| (l.d_input(), l.d_output())).collect();
+    let sizes: Vec<(usize, usize)> = mlp
+        .layers
+        .iter()
+        .map(|l| (l.d_input(), l.d_output()))
+        .collect();
     let weights: Vec<Vec<f64>> = mlp.layers.iter().map(|l| host(l.weight.val())).collect();
     let biases: Vec<Vec<f64>> = mlp.layers.iter().map(|l| host(l.bias.val())).collect();
     let [n_obs, d_obs] = obs.dims();
@@ -72,7 +76,10 @@ pub fn fisher_matrix<B: Backend, P: MlpPolicy<B> + Module<B>>(
         MlpHead::Categorical => 0,
     };
     let inv_var: Vec<f64> = match &head {
-        MlpHead::Gaussian { log_std } => host(log_std.clone()).iter().map(|s| (-2.0 * s).exp()).collect(),
+        MlpHead::Gaussian { log_std } => host(log_std.clone())
+            .iter()
+            .map(|s| (-2.0 * s).exp())
+            .collect(),
         MlpHead::Categorical => Vec::new(),
     };
     let n = n_mlp + n_head;
@@ -115,7 +122,8 @@ pub fn fisher_matrix<B: Backend, P: MlpPolicy<B> + Module<B>>(
                 if l > 0 {
                     g = (0..di)
                         .map(|i| {
-                            let back: f64 = (0..dout).map(|j| weights[l][i * dout + j] * g[j]).sum();
+                            let back: f64 =
+                                (0..dout).map(|j| weights[l][i * dout + j] * g[j]).sum();
                             back * act.derivative_f64(h[i])
                         })
                         .collect();
@@ -125,7 +133,11 @@ pub fn fisher_matrix<B: Backend, P: MlpPolicy<B> + Module<B>>(
         // M_i: the distribution's Fisher in its parameters.
         let m: Vec<Vec<f64>> = match &head {
             MlpHead::Gaussian { .. } => (0..d_out)
-                .map(|a| (0..d_out).map(|b| if a == b { inv_var[a] } else { 0.0 }).collect())
+                .map(|a| {
+                    (0..d_out)
+                        .map(|b| if a == b { inv_var[a] } else { 0.0 })
+                        .collect()
+                })
                 .collect(),
             MlpHead::Categorical => {
                 let mx = y.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -133,7 +145,11 @@ pub fn fisher_matrix<B: Backend, P: MlpPolicy<B> + Module<B>>(
                 let sum: f64 = e.iter().sum();
                 let p: Vec<f64> = e.iter().map(|v| v / sum).collect();
                 (0..d_out)
-                    .map(|a| (0..d_out).map(|b| if a == b { p[a] } else { 0.0 } - p[a] * p[b]).collect())
+                    .map(|a| {
+                        (0..d_out)
+                            .map(|b| if a == b { p[a] } else { 0.0 } - p[a] * p[b])
+                            .collect()
+                    })
                     .collect()
             }
         };

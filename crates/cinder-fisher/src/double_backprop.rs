@@ -112,6 +112,10 @@ impl<B: Backend, P: SecondOrderPolicy<B>> DoubleBackprop<B, P> {
             acc: Vec::new(),
         };
         policy.visit(&mut dot);
+        if dot.acc.is_empty() {
+            // The KL depends on no parameter: F = 0.
+            return Tensor::zeros([self.num_params], &dot.v.device());
+        }
         let gv = Tensor::cat(dot.acc, 0).sum();
         let grads2 = gv.backward();
 

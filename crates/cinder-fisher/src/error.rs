@@ -20,7 +20,9 @@ pub enum FisherError {
         got: Vec<usize>,
     },
     /// Stacked policies must share one architecture.
-    #[error("policy {index} differs from policy 0: {reason}; stacked policies must share one architecture")]
+    #[error(
+        "policy {index} differs from policy 0: {reason}; stacked policies must share one architecture"
+    )]
     ArchitectureMismatch {
         /// Index of the first policy that differs.
         index: usize,

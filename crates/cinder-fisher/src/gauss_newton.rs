@@ -12,9 +12,7 @@
 //! architecture are stacked on a leading axis and served by batched matmuls.
 
 use burn::tensor::{Tensor, backend::Backend};
-use cinder_policy::{
-    Activation, CategoricalMlpPolicy, GaussianMlpPolicy, Mlp, flat,
-};
+use cinder_policy::{Activation, CategoricalMlpPolicy, GaussianMlpPolicy, Mlp, flat};
 
 use crate::{FisherError, FisherVectorProduct, FvpConfig, Result, subsample_rows};
 
@@ -65,7 +63,10 @@ enum Metric<B: Backend> {
     /// `1 / (σ² N)`, [K, 1, A].
     Gaussian { inv_var_over_n: Tensor<B, 3> },
     /// `p` and `p / N`, [K, N, C].
-    Categorical { p: Tensor<B, 3>, p_over_n: Tensor<B, 3> },
+    Categorical {
+        p: Tensor<B, 3>,
+        p_over_n: Tensor<B, 3>,
+    },
 }
 
 /// `(Jᵀ M J / N + λI) v` for a stack of K MLP policies sharing one architecture.
@@ -174,7 +175,14 @@ impl<B: Backend> GaussNewton<B> {
         }
         let stack = |ts: Vec<Tensor<B, 2>>| Tensor::stack::<3>(ts, 0);
         let weights: Vec<Tensor<B, 3>> = (0..n_layers)
-            .map(|l| stack(policies.iter().map(|p| p.mlp().layers[l].weight.val()).collect()))
+            .map(|l| {
+                stack(
+                    policies
+                        .iter()
+                        .map(|p| p.mlp().layers[l].weight.val())
+                        .collect(),
+                )
+            })
             .collect();
         let weights_t = weights.iter().map(|w| w.clone().swap_dims(1, 2)).collect();
         let hidden: Vec<Tensor<B, 3>> = hidden.into_iter().map(stack).collect();
@@ -187,7 +195,12 @@ impl<B: Backend> GaussNewton<B> {
         inputs.extend(hidden);
         let inputs_t = inputs
             .iter()
-            .map(|x| Tensor::cat(vec![x.clone().swap_dims(1, 2), Tensor::ones([k, 1, n], &device)], 1))
+            .map(|x| {
+                Tensor::cat(
+                    vec![x.clone().swap_dims(1, 2), Tensor::ones([k, 1, n], &device)],
+                    1,
+                )
+            })
             .collect();
         let inputs = inputs
             .into_iter()
@@ -254,7 +267,10 @@ impl<B: Backend> FisherVectorProduct<B> for GaussNewton<B> {
         let mut dy = None;
         for (l, &(d_in, d_out)) in self.sizes.iter().enumerate() {
             let len = (d_in + 1) * d_out;
-            let dw = v.clone().narrow(1, offset, len).reshape([k, d_in + 1, d_out]);
+            let dw = v
+                .clone()
+                .narrow(1, offset, len)
+                .reshape([k, d_in + 1, d_out]);
             offset += len;
             let mut dz = self.inputs[l].clone().matmul(dw);
             if let Some(dh) = dh.take() {

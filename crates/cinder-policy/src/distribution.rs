@@ -111,7 +111,11 @@ impl<B: Backend> DiagGaussian<B> {
     /// # Shapes
     /// - mean, log_std: [batch, act_dim]
     pub fn new(mean: Tensor<B, 2>, log_std: Tensor<B, 2>) -> Self {
-        assert_eq!(mean.dims(), log_std.dims(), "mean and log_std shapes differ");
+        assert_eq!(
+            mean.dims(),
+            log_std.dims(),
+            "mean and log_std shapes differ"
+        );
         Self { mean, log_std }
     }
 
@@ -145,12 +149,19 @@ impl<B: Backend> ActionDistribution<B> for DiagGaussian<B> {
     fn log_prob(&self, actions: Tensor<B, 2>) -> Tensor<B, 1> {
         let z = (actions - self.mean.clone()) * self.log_std.clone().neg().exp();
         let per_dim = z.clone().mul(z).mul_scalar(-0.5) - self.log_std.clone();
-        per_dim.sum_dim(1).squeeze_dim::<1>(1).sub_scalar(0.5 * LN_2PI * self.act_dim() as f64)
+        per_dim
+            .sum_dim(1)
+            .squeeze_dim::<1>(1)
+            .sub_scalar(0.5 * LN_2PI * self.act_dim() as f64)
     }
 
     fn entropy(&self) -> Tensor<B, 1> {
         let c = 0.5 * (1.0 + LN_2PI) * self.act_dim() as f64;
-        self.log_std.clone().sum_dim(1).squeeze_dim::<1>(1).add_scalar(c)
+        self.log_std
+            .clone()
+            .sum_dim(1)
+            .squeeze_dim::<1>(1)
+            .add_scalar(c)
     }
 
     fn kl(&self, other: &Self) -> Tensor<B, 1> {
@@ -234,7 +245,9 @@ impl<B: Backend> ActionDistribution<B> for Categorical<B> {
     fn log_prob(&self, actions: Tensor<B, 1, Int>) -> Tensor<B, 1> {
         // A one-hot product rather than `gather`: only element-wise ops and a sum.
         let one_hot = self.one_hot(actions);
-        (self.log_probs.clone() * one_hot).sum_dim(1).squeeze_dim::<1>(1)
+        (self.log_probs.clone() * one_hot)
+            .sum_dim(1)
+            .squeeze_dim::<1>(1)
     }
 
     fn entropy(&self) -> Tensor<B, 1> {

@@ -11,7 +11,11 @@ use rand_distr::{Distribution, StandardNormal};
 /// Generated on the host so that the result depends on the seed alone, not on the backend.
 pub fn orthogonal(rows: usize, cols: usize, gain: f64, seed: u64) -> Vec<f64> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let (long, short) = if rows >= cols { (rows, cols) } else { (cols, rows) };
+    let (long, short) = if rows >= cols {
+        (rows, cols)
+    } else {
+        (cols, rows)
+    };
     // `short` vectors of length `long`, orthonormalised by modified Gram-Schmidt.
     let mut q: Vec<Vec<f64>> = Vec::with_capacity(short);
     while q.len() < short {
@@ -67,7 +71,10 @@ mod tests {
             for a in 0..n {
                 for b in 0..n {
                     let want = if a == b { gain * gain } else { 0.0 };
-                    assert!((g[a * n + b] - want).abs() < 1e-10, "{rows}x{cols} [{a},{b}]");
+                    assert!(
+                        (g[a * n + b] - want).abs() < 1e-10,
+                        "{rows}x{cols} [{a},{b}]"
+                    );
                 }
             }
         }

@@ -48,7 +48,10 @@ impl MlpConfig {
                 reason: format!("layer {i} has width 0; every hidden width must be at least 1"),
             });
         }
-        for (field, g) in [("hidden_gain", self.hidden_gain), ("output_gain", self.output_gain)] {
+        for (field, g) in [
+            ("hidden_gain", self.hidden_gain),
+            ("output_gain", self.output_gain),
+        ] {
             if !g.is_finite() || g < 0.0 {
                 return Err(PolicyError::InvalidConfig {
                     field,
@@ -121,7 +124,10 @@ impl<B: Backend> Mlp<B> {
     /// - x: [batch, d_input]
     /// - output: [batch, d_output]
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let (last, hidden) = self.layers.split_last().expect("an MLP has an output layer");
+        let (last, hidden) = self
+            .layers
+            .split_last()
+            .expect("an MLP has an output layer");
         let h = hidden
             .iter()
             .fold(x, |h, layer| self.activation.forward(layer.forward(h)));
@@ -134,7 +140,10 @@ impl<B: Backend> Mlp<B> {
     /// - x: [batch, d_input]
     /// - trace.hidden\[l\]: [batch, width_l]; trace.output: [batch, d_output]
     pub fn forward_trace(&self, x: Tensor<B, 2>) -> MlpTrace<B> {
-        let (last, hidden_layers) = self.layers.split_last().expect("an MLP has an output layer");
+        let (last, hidden_layers) = self
+            .layers
+            .split_last()
+            .expect("an MLP has an output layer");
         let mut hidden = Vec::with_capacity(hidden_layers.len());
         let mut h = x;
         for layer in hidden_layers {

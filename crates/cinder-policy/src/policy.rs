@@ -70,7 +70,11 @@ pub struct GaussianMlpPolicyConfig {
 
 impl GaussianMlpPolicyConfig {
     /// Builds the policy, weights drawn from `seed`.
-    pub fn init<B: Backend>(&self, seed: u64, device: &B::Device) -> crate::Result<GaussianMlpPolicy<B>> {
+    pub fn init<B: Backend>(
+        &self,
+        seed: u64,
+        device: &B::Device,
+    ) -> crate::Result<GaussianMlpPolicy<B>> {
         if !self.log_std_init.is_finite() {
             return Err(PolicyError::InvalidConfig {
                 field: "log_std_init",
@@ -153,7 +157,10 @@ impl CategoricalMlpPolicyConfig {
         if self.n_actions < 2 {
             return Err(PolicyError::InvalidConfig {
                 field: "n_actions",
-                reason: format!("is {}; a discrete action space needs at least 2", self.n_actions),
+                reason: format!(
+                    "is {}; a discrete action space needs at least 2",
+                    self.n_actions
+                ),
             });
         }
         let mlp = MlpConfig::new(self.obs_dim, self.n_actions)

@@ -126,7 +126,9 @@ macro_rules! with_backend {
                 $body
             }
             #[allow(unreachable_patterns)]
-            other => unreachable!("backend {other} is not compiled in; BackendKind::from_str checks this"),
+            other => unreachable!(
+                "backend {other} is not compiled in; BackendKind::from_str checks this"
+            ),
         }
     }};
 }

@@ -11,9 +11,7 @@ use cinder_cg::{CgConfig, conjugate_gradient};
 use cinder_fisher::{
     DoubleBackprop, FisherVectorProduct, FvpConfig, GaussNewton, dense::fisher_matrix,
 };
-use cinder_policy::{
-    CategoricalMlpPolicyConfig, GaussianMlpPolicy, GaussianMlpPolicyConfig, flat,
-};
+use cinder_policy::{CategoricalMlpPolicyConfig, GaussianMlpPolicy, GaussianMlpPolicyConfig, flat};
 use rand::{SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
@@ -124,7 +122,9 @@ fn operator<B: Backend>(
 ) -> Box<dyn FisherVectorProduct<B>> {
     let config = FvpConfig::new().with_damping(damping);
     match method {
-        FvpMethod::DoubleBackprop => Box::new(DoubleBackprop::new(policy, obs, &config).expect("valid")),
+        FvpMethod::DoubleBackprop => {
+            Box::new(DoubleBackprop::new(policy, obs, &config).expect("valid"))
+        }
         FvpMethod::GaussNewton => Box::new(GaussNewton::new(policy, obs, &config).expect("valid")),
     }
 }
@@ -237,8 +237,11 @@ fn compare<B: Backend>(
         let v = randn::<B, 2>([1, n], rng, device);
         let v_host: Vec<f64> = v.clone().into_data().iter::<f64>().collect();
         let want = dense.matvec(&v_host);
-        let err = |got: Tensor<B, 2>| rel_err(&got.into_data().iter::<f64>().collect::<Vec<_>>(), &want);
-        out.max_rel_err_double_backprop = out.max_rel_err_double_backprop.max(err(db.apply(v.clone())));
+        let err =
+            |got: Tensor<B, 2>| rel_err(&got.into_data().iter::<f64>().collect::<Vec<_>>(), &want);
+        out.max_rel_err_double_backprop = out
+            .max_rel_err_double_backprop
+            .max(err(db.apply(v.clone())));
         out.max_rel_err_gauss_newton = out.max_rel_err_gauss_newton.max(err(gn.apply(v)));
     }
     out

@@ -10,6 +10,6 @@ pub use cinder_cg as cg;
 pub use cinder_fisher as fisher;
 pub use cinder_policy as policy;
 
-pub mod backend;
 pub mod alloc;
+pub mod backend;
 pub mod bench;

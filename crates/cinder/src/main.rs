@@ -88,6 +88,10 @@ struct Common {
     /// Seed of weights and data.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Worker threads of the CPU backends (rayon's global pool); default: one per core.
+    /// burn's CPU matmul does not always gain from a second thread at these sizes.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
@@ -110,29 +114,66 @@ impl Common {
         })
     }
 
+    /// Sizes rayon's global pool, before any backend work starts.
+    fn apply_threads(&self) -> Result<(), String> {
+        match self.threads {
+            Some(0) => Err("--threads must be at least 1".into()),
+            Some(n) => rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build_global()
+                .map_err(|e| format!("cannot set --threads {n}: {e}")),
+            None => Ok(()),
+        }
+    }
+
     fn backend(&self) -> Result<BackendKind, String> {
-        self.backend.parse().map_err(|e: cinder::backend::BackendError| e.to_string())
+        self.backend
+            .parse()
+            .map_err(|e: cinder::backend::BackendError| e.to_string())
     }
 }
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Bench(BenchCommand::Fvp { common, method, reps }) => {
+        Command::Bench(BenchCommand::Fvp {
+            common,
+            method,
+            reps,
+        }) => {
             let (problem, kind) = (common.problem()?, common.backend()?);
+            common.apply_threads()?;
             let t = cinder::with_backend!(kind, |B, device| {
                 bench::bench_fvp::<B>(&device, &problem, method, reps)
             });
             emit(&common, "fvp", method, kind, t, serde_json::json!({}));
         }
-        Command::Bench(BenchCommand::Cg { common, method, iters, reps }) => {
+        Command::Bench(BenchCommand::Cg {
+            common,
+            method,
+            iters,
+            reps,
+        }) => {
             let (problem, kind) = (common.problem()?, common.backend()?);
+            common.apply_threads()?;
             let t = cinder::with_backend!(kind, |B, device| {
                 bench::bench_cg::<B>(&device, &problem, method, iters, reps)
             });
-            emit(&common, "cg", method, kind, t, serde_json::json!({ "iters": iters }));
+            emit(
+                &common,
+                "cg",
+                method,
+                kind,
+                t,
+                serde_json::json!({ "iters": iters }),
+            );
         }
-        Command::Check(CheckCommand::Fvp { common, policy, vectors }) => {
+        Command::Check(CheckCommand::Fvp {
+            common,
+            policy,
+            vectors,
+        }) => {
             let (problem, kind) = (common.problem()?, common.backend()?);
+            common.apply_threads()?;
             let c = cinder::with_backend!(kind, |B, device| {
                 bench::check_fvp::<B>(&device, &problem, policy, vectors.max(1))
             });
@@ -178,6 +219,7 @@ fn emit(
             "obs_dim": common.obs_dim,
             "act_dim": common.act_dim,
             "hidden": common.hidden,
+            "threads": common.threads.unwrap_or_else(rayon::current_num_threads),
             "median_ms": t.median_ms,
             "min_ms": t.min_ms,
         });

@@ -20,8 +20,14 @@ fn gaussian_closed_forms<B: Backend>(device: &B::Device) {
     let mu2: Vec<f64> = normal_vec(n * a, &mut r);
     let ls2: Vec<f64> = normal_vec(n * a, &mut r).iter().map(|x| 0.5 * x).collect();
     let x: Vec<f64> = normal_vec(n * a, &mut r);
-    let p = DiagGaussian::new(tensor::<B, 2>(&mu, [n, a], device), tensor(&ls, [n, a], device));
-    let q = DiagGaussian::new(tensor::<B, 2>(&mu2, [n, a], device), tensor(&ls2, [n, a], device));
+    let p = DiagGaussian::new(
+        tensor::<B, 2>(&mu, [n, a], device),
+        tensor(&ls, [n, a], device),
+    );
+    let q = DiagGaussian::new(
+        tensor::<B, 2>(&mu2, [n, a], device),
+        tensor(&ls2, [n, a], device),
+    );
 
     let mut want_lp = vec![0.0; n];
     let mut want_h = vec![0.0; n];
@@ -32,10 +38,16 @@ fn gaussian_closed_forms<B: Backend>(device: &B::Device) {
             let (s, s2) = (ls[k].exp(), ls2[k].exp());
             want_lp[i] += -0.5 * ((x[k] - mu[k]) / s).powi(2) - ls[k] - 0.5 * LN_2PI;
             want_h[i] += 0.5 + 0.5 * LN_2PI + ls[k];
-            want_kl[i] += (s2 / s).ln() + (s * s + (mu[k] - mu2[k]).powi(2)) / (2.0 * s2 * s2) - 0.5;
+            want_kl[i] +=
+                (s2 / s).ln() + (s * s + (mu[k] - mu2[k]).powi(2)) / (2.0 * s2 * s2) - 0.5;
         }
     }
-    assert_close(&host(p.log_prob(tensor(&x, [n, a], device))), &want_lp, 1e-5, "log_prob");
+    assert_close(
+        &host(p.log_prob(tensor(&x, [n, a], device))),
+        &want_lp,
+        1e-5,
+        "log_prob",
+    );
     assert_close(&host(p.entropy()), &want_h, 1e-5, "entropy");
     assert_close(&host(p.kl(&q)), &want_kl, 1e-5, "kl");
     assert_close(&host(p.kl(&p)), &vec![0.0; n], 1e-6, "kl(p, p)");
@@ -60,7 +72,8 @@ fn categorical_closed_forms<B: Backend>(device: &B::Device) {
     let actions: Vec<i64> = (0..n as i64).map(|i| i % c as i64).collect();
     let act = Tensor::<B, 1, Int>::from_data(TensorData::new(actions.clone(), [n]), device);
 
-    let (mut lp, mut h, mut kl, mut mode) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0i64; n]);
+    let (mut lp, mut h, mut kl, mut mode) =
+        (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0i64; n]);
     for i in 0..n {
         let pi = softmax(&l1[i * c..(i + 1) * c]);
         let qi = softmax(&l2[i * c..(i + 1) * c]);
@@ -93,11 +106,22 @@ fn kl_to_self_has_zero_gradient<B: Backend>(device: &B::Device) {
     let kl = old.kl(&d).mean();
     assert!(kl.clone().into_scalar().elem::<f64>().abs() < 1e-6);
     let grad = host(flat::gradient(&g, &kl.backward()));
-    assert!(grad.iter().all(|x| x.abs() < 1e-5), "max |∇KL| = {:?}", grad.iter().cloned().fold(0.0, f64::max));
+    assert!(
+        grad.iter().all(|x| x.abs() < 1e-5),
+        "max |∇KL| = {:?}",
+        grad.iter().cloned().fold(0.0, f64::max)
+    );
 
-    let c = flat::require_grad(CategoricalMlpPolicyConfig::new(5, 3).with_head_gain(1.0).init::<A<B>>(5, device).unwrap());
+    let c = flat::require_grad(
+        CategoricalMlpPolicyConfig::new(5, 3)
+            .with_head_gain(1.0)
+            .init::<A<B>>(5, device)
+            .unwrap(),
+    );
     let d = c.distribution(obs);
-    let old = Categorical { log_probs: d.log_probs.clone().detach() };
+    let old = Categorical {
+        log_probs: d.log_probs.clone().detach(),
+    };
     let kl = old.kl(&d).mean();
     assert!(kl.clone().into_scalar().elem::<f64>().abs() < 1e-6);
     let grad = host(flat::gradient(&c, &kl.backward()));
@@ -112,7 +136,10 @@ fn sampling_is_seeded_and_correct<B: Backend>(device: &B::Device) {
     let ls = [0.0, (0.3f64).ln()];
     let mean: Vec<f64> = (0..n).flat_map(|_| mu).collect();
     let log_std: Vec<f64> = (0..n).flat_map(|_| ls).collect();
-    let g = DiagGaussian::new(tensor::<B, 2>(&mean, [n, 2], device), tensor(&log_std, [n, 2], device));
+    let g = DiagGaussian::new(
+        tensor::<B, 2>(&mean, [n, 2], device),
+        tensor(&log_std, [n, 2], device),
+    );
     let s1 = host(g.sample(&mut rand::rngs::StdRng::seed_from_u64(9)));
     let s2 = host(g.sample(&mut rand::rngs::StdRng::seed_from_u64(9)));
     assert_eq!(s1, s2, "same seed, same sample");
@@ -121,14 +148,26 @@ fn sampling_is_seeded_and_correct<B: Backend>(device: &B::Device) {
         let m = xs.iter().sum::<f64>() / n as f64;
         let sd = (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n as f64).sqrt();
         assert!((m - mu[j]).abs() < 0.03, "mean {m} vs {}", mu[j]);
-        assert!((sd - ls[j].exp()).abs() < 0.03, "std {sd} vs {}", ls[j].exp());
+        assert!(
+            (sd - ls[j].exp()).abs() < 0.03,
+            "std {sd} vs {}",
+            ls[j].exp()
+        );
     }
 
     let probs = [0.1, 0.6, 0.3];
     let logits: Vec<f64> = (0..n).flat_map(|_| probs.map(f64::ln)).collect();
     let c = Categorical::from_logits(tensor::<B, 2>(&logits, [n, 3], device));
-    let a: Vec<i64> = c.sample(&mut rand::rngs::StdRng::seed_from_u64(1)).into_data().iter::<i64>().collect();
-    let b: Vec<i64> = c.sample(&mut rand::rngs::StdRng::seed_from_u64(1)).into_data().iter::<i64>().collect();
+    let a: Vec<i64> = c
+        .sample(&mut rand::rngs::StdRng::seed_from_u64(1))
+        .into_data()
+        .iter::<i64>()
+        .collect();
+    let b: Vec<i64> = c
+        .sample(&mut rand::rngs::StdRng::seed_from_u64(1))
+        .into_data()
+        .iter::<i64>()
+        .collect();
     assert_eq!(a, b);
     for (k, p) in probs.iter().enumerate() {
         let f = a.iter().filter(|&&x| x == k as i64).count() as f64 / n as f64;
@@ -137,13 +176,20 @@ fn sampling_is_seeded_and_correct<B: Backend>(device: &B::Device) {
 }
 
 fn flat_views_round_trip<B: Backend>(device: &B::Device) {
-    let p = GaussianMlpPolicyConfig::new(4, 2).with_hidden(vec![8, 6]).init::<B>(0, device).unwrap();
+    let p = GaussianMlpPolicyConfig::new(4, 2)
+        .with_hidden(vec![8, 6])
+        .init::<B>(0, device)
+        .unwrap();
     let n = flat::num_params(&p);
     assert_eq!(n, (4 * 8 + 8) + (8 * 6 + 6) + (6 * 2 + 2) + 2);
     let theta = host(flat::flatten(&p));
     assert_eq!(theta.len(), n);
     let w0 = host(p.mlp.layers[0].weight.val());
-    assert_eq!(&theta[..32], &w0[..], "first layer's weight comes first, row-major");
+    assert_eq!(
+        &theta[..32],
+        &w0[..],
+        "first layer's weight comes first, row-major"
+    );
     let shifted: Vec<f64> = theta.iter().map(|x| x + 1.0).collect();
     let p2 = flat::load(p.clone(), tensor(&shifted, [n], device)).unwrap();
     assert_close(&host(flat::flatten(&p2)), &shifted, 1e-6, "loaded");
@@ -180,13 +226,27 @@ fn policies_are_seeded_with_reference_init<B: Backend>(device: &B::Device) {
 }
 
 fn bad_configs_say_what_to_fix<B: Backend>(device: &B::Device) {
-    let e = GaussianMlpPolicyConfig::new(0, 3).init::<B>(0, device).unwrap_err().to_string();
+    let e = GaussianMlpPolicyConfig::new(0, 3)
+        .init::<B>(0, device)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("obs_dim"), "{e}");
-    let e = GaussianMlpPolicyConfig::new(3, 2).with_hidden(vec![64, 0]).init::<B>(0, device).unwrap_err().to_string();
+    let e = GaussianMlpPolicyConfig::new(3, 2)
+        .with_hidden(vec![64, 0])
+        .init::<B>(0, device)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("hidden") && e.contains("layer 1"), "{e}");
-    let e = CategoricalMlpPolicyConfig::new(3, 1).init::<B>(0, device).unwrap_err().to_string();
+    let e = CategoricalMlpPolicyConfig::new(3, 1)
+        .init::<B>(0, device)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("n_actions"), "{e}");
-    let e = GaussianMlpPolicyConfig::new(3, 2).with_log_std_init(f64::NAN).init::<B>(0, device).unwrap_err().to_string();
+    let e = GaussianMlpPolicyConfig::new(3, 2)
+        .with_log_std_init(f64::NAN)
+        .init::<B>(0, device)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("log_std_init"), "{e}");
 }
 

@@ -11,12 +11,18 @@ use burn::tensor::Tensor;
 use cinder::bench::{PolicyKind, Problem, check_fvp};
 use cinder::fisher::{DoubleBackprop, FisherError, FisherVectorProduct, FvpConfig, GaussNewton};
 use cinder::policy::{
-    Activation, ActionDistribution, CategoricalMlpPolicyConfig, Dense, DenseConfig, DiagGaussian,
+    ActionDistribution, Activation, CategoricalMlpPolicyConfig, Dense, DenseConfig, DiagGaussian,
     GaussianFamily, GaussianMlpPolicyConfig, Policy, flat,
 };
 
 fn small(obs_dim: usize, act_dim: usize) -> Problem {
-    Problem { obs_dim, act_dim, hidden: vec![8, 8], batch: 64, seed: 11 }
+    Problem {
+        obs_dim,
+        act_dim,
+        hidden: vec![8, 8],
+        batch: 64,
+        seed: 11,
+    }
 }
 
 fn both_fvps_match_dense_fisher_gaussian<B: Backend>(device: &B::Device) {
@@ -55,7 +61,13 @@ fn relu_deeper_net_and_damping<B: Backend>(device: &B::Device) {
 
 /// Both methods agree on a Hopper-sized policy (obs 11, act 3, 64-64) at batch 5000.
 fn methods_agree_at_hopper_size<B: Backend>(device: &B::Device) {
-    let p = Problem { obs_dim: 11, act_dim: 3, hidden: vec![64, 64], batch: 5000, seed: 3 };
+    let p = Problem {
+        obs_dim: 11,
+        act_dim: 3,
+        hidden: vec![64, 64],
+        batch: 5000,
+        seed: 3,
+    };
     let (_, obs, v) = p.build::<B>(device);
     // Away from the initial log-std and head scale, so that every block carries weight.
     let policy = GaussianMlpPolicyConfig::new(11, 3)
@@ -76,14 +88,28 @@ fn methods_agree_at_hopper_size<B: Backend>(device: &B::Device) {
 fn stacked_gauss_newton_equals_singles<B: Backend>(device: &B::Device) {
     let k = 3;
     let policies: Vec<_> = (0..k)
-        .map(|s| CategoricalMlpPolicyConfig::new(4, 3).with_hidden(vec![8]).with_head_gain(1.0).init::<B>(s, device).unwrap())
+        .map(|s| {
+            CategoricalMlpPolicyConfig::new(4, 3)
+                .with_hidden(vec![8])
+                .with_head_gain(1.0)
+                .init::<B>(s, device)
+                .unwrap()
+        })
         .collect();
-    let obs = tensor::<B, 3>(&normal_vec(k as usize * 30 * 4, &mut rng(7)), [k as usize, 30, 4], device);
+    let obs = tensor::<B, 3>(
+        &normal_vec(k as usize * 30 * 4, &mut rng(7)),
+        [k as usize, 30, 4],
+        device,
+    );
     let cfg = FvpConfig::new();
     let mut stacked = GaussNewton::stacked(&policies, obs.clone(), &cfg).unwrap();
     assert_eq!(stacked.num_systems(), 3);
     let n = flat::num_params(&policies[0]);
-    let v = tensor::<B, 2>(&normal_vec(k as usize * n, &mut rng(8)), [k as usize, n], device);
+    let v = tensor::<B, 2>(
+        &normal_vec(k as usize * n, &mut rng(8)),
+        [k as usize, n],
+        device,
+    );
     let all = host(stacked.apply(v.clone()));
     for (i, p) in policies.iter().enumerate() {
         let o = obs.clone().narrow(0, i, 1).squeeze_dim::<2>(0);
@@ -92,14 +118,27 @@ fn stacked_gauss_newton_equals_singles<B: Backend>(device: &B::Device) {
         assert_close(&all[i * n..(i + 1) * n], &one, 1e-5, "stacked row");
     }
     // Mismatched architectures are refused with the index of the odd one out.
-    let odd = vec![policies[0].clone(), CategoricalMlpPolicyConfig::new(4, 3).with_hidden(vec![9]).init::<B>(0, device).unwrap()];
+    let odd = vec![
+        policies[0].clone(),
+        CategoricalMlpPolicyConfig::new(4, 3)
+            .with_hidden(vec![9])
+            .init::<B>(0, device)
+            .unwrap(),
+    ];
     let e = GaussNewton::stacked(&odd, obs.narrow(0, 0, 2), &cfg).unwrap_err();
-    assert!(matches!(e, FisherError::ArchitectureMismatch { index: 1, .. }), "{e}");
+    assert!(
+        matches!(e, FisherError::ArchitectureMismatch { index: 1, .. }),
+        "{e}"
+    );
 }
 
 /// `sub_sampling_factor = k` is the operator over every k-th observation.
 fn sub_sampling_uses_every_kth_observation<B: Backend>(device: &B::Device) {
-    let policy = GaussianMlpPolicyConfig::new(3, 2).with_hidden(vec![8]).with_head_gain(1.0).init::<B>(1, device).unwrap();
+    let policy = GaussianMlpPolicyConfig::new(3, 2)
+        .with_hidden(vec![8])
+        .with_head_gain(1.0)
+        .init::<B>(1, device)
+        .unwrap();
     let obs_host = normal_vec(41 * 3, &mut rng(9));
     let obs = tensor::<B, 2>(&obs_host, [41, 3], device);
     let every4: Vec<f64> = obs_host.chunks(3).step_by(4).flatten().cloned().collect();
@@ -107,21 +146,42 @@ fn sub_sampling_uses_every_kth_observation<B: Backend>(device: &B::Device) {
     let n = flat::num_params(&policy);
     let v = tensor::<B, 2>(&normal_vec(n, &mut rng(10)), [1, n], device);
     let sub = FvpConfig::new().with_sub_sampling_factor(4);
-    let want = host(GaussNewton::new(&policy, obs4.clone(), &FvpConfig::new()).unwrap().apply(v.clone()));
-    let gn = host(GaussNewton::new(&policy, obs.clone(), &sub).unwrap().apply(v.clone()));
+    let want = host(
+        GaussNewton::new(&policy, obs4.clone(), &FvpConfig::new())
+            .unwrap()
+            .apply(v.clone()),
+    );
+    let gn = host(
+        GaussNewton::new(&policy, obs.clone(), &sub)
+            .unwrap()
+            .apply(v.clone()),
+    );
     let db = host(DoubleBackprop::new(&policy, obs, &sub).unwrap().apply(v));
     assert_close(&gn, &want, 1e-5, "gauss-newton");
     assert!(rel_err(&db, &want) < 1e-4);
 }
 
 fn bad_inputs_are_errors<B: Backend>(device: &B::Device) {
-    let policy = GaussianMlpPolicyConfig::new(3, 2).init::<B>(1, device).unwrap();
+    let policy = GaussianMlpPolicyConfig::new(3, 2)
+        .init::<B>(1, device)
+        .unwrap();
     let obs = Tensor::<B, 2>::zeros([4, 3], device);
-    let e = GaussNewton::new(&policy, obs.clone(), &FvpConfig::new().with_damping(-1.0)).unwrap_err();
+    let e =
+        GaussNewton::new(&policy, obs.clone(), &FvpConfig::new().with_damping(-1.0)).unwrap_err();
     assert!(e.to_string().contains("damping"), "{e}");
-    let e = DoubleBackprop::new(&policy, obs.clone(), &FvpConfig::new().with_sub_sampling_factor(0)).unwrap_err();
+    let e = DoubleBackprop::new(
+        &policy,
+        obs.clone(),
+        &FvpConfig::new().with_sub_sampling_factor(0),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("sub_sampling_factor"), "{e}");
-    let e = GaussNewton::new(&policy, Tensor::<B, 2>::zeros([4, 5], device), &FvpConfig::new()).unwrap_err();
+    let e = GaussNewton::new(
+        &policy,
+        Tensor::<B, 2>::zeros([4, 5], device),
+        &FvpConfig::new(),
+    )
+    .unwrap_err();
     assert!(matches!(e, FisherError::BadObservations { .. }), "{e}");
 }
 
@@ -156,7 +216,11 @@ fn double_backprop_works_on_user_modules<B: Backend>(device: &B::Device) {
     let obs = tensor::<B, 2>(&obs_host, [32, 4], device);
     let n = flat::num_params(&policy);
     let v = normal_vec(n, &mut rng(13));
-    let fv = host(DoubleBackprop::new(&policy, obs.clone(), &FvpConfig::new().with_damping(0.0)).unwrap().apply(tensor(&v, [1, n], device)));
+    let fv = host(
+        DoubleBackprop::new(&policy, obs.clone(), &FvpConfig::new().with_damping(0.0))
+            .unwrap()
+            .apply(tensor(&v, [1, n], device)),
+    );
 
     // ∇θ KL(π_old ‖ π_θ) at θ = θ_old ± εv, in f32 on the first-order backend.
     let old = policy.distribution(obs.clone());
@@ -165,17 +229,30 @@ fn double_backprop_works_on_user_modules<B: Backend>(device: &B::Device) {
         let shifted: Vec<f64> = theta.iter().zip(&v).map(|(t, d)| t + eps * d).collect();
         let p = flat::load(make(20), tensor(&shifted, [n], device)).unwrap();
         let p: UserPolicy<A<B>> = flat::require_grad(p.train::<A<B>>());
-        let old = DiagGaussian::new(Tensor::from_inner(old.mean.clone()), Tensor::from_inner(old.log_std.clone()));
+        let old = DiagGaussian::new(
+            Tensor::from_inner(old.mean.clone()),
+            Tensor::from_inner(old.log_std.clone()),
+        );
         let d = p.distribution(Tensor::from_inner(obs.clone()));
         let kl = old.kl(&d).mean();
         host(flat::gradient(&p, &kl.backward()))
     };
     let eps = 1e-2;
     let (gp, gm) = (grad_at(eps), grad_at(-eps));
-    let fd: Vec<f64> = gp.iter().zip(&gm).map(|(a, b)| (a - b) / (2.0 * eps)).collect();
+    let fd: Vec<f64> = gp
+        .iter()
+        .zip(&gm)
+        .map(|(a, b)| (a - b) / (2.0 * eps))
+        .collect();
     let e = rel_err(&fv, &fd);
-    assert!(e < 2e-2, "double backprop vs finite differences: relative error {e}");
-    assert!(fv.iter().any(|x| x.abs() > 1e-3), "a zero product means π_old leaked into the graph");
+    assert!(
+        e < 2e-2,
+        "double backprop vs finite differences: relative error {e}"
+    );
+    assert!(
+        fv.iter().any(|x| x.abs() > 1e-3),
+        "a zero product means π_old leaked into the graph"
+    );
 }
 
 backend_tests!(
