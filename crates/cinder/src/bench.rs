@@ -9,7 +9,8 @@ use std::time::Instant;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use cinder_cg::{CgConfig, conjugate_gradient};
 use cinder_fisher::{
-    DoubleBackprop, FisherVectorProduct, FvpConfig, GaussNewton, dense::fisher_matrix,
+    DoubleBackprop, FisherVectorProduct, FvpConfig, GaussNewton, MlpPolicy, SecondOrderPolicy,
+    dense::fisher_matrix,
 };
 use cinder_policy::{CategoricalMlpPolicyConfig, GaussianMlpPolicy, GaussianMlpPolicyConfig, flat};
 use rand::{SeedableRng, rngs::StdRng};
@@ -201,10 +202,7 @@ pub fn check_fvp<B: Backend>(
                 .with_head_gain(1.0)
                 .init::<B>(problem.seed, device)
                 .expect("valid sizes");
-            let dense = fisher_matrix(&policy, obs.clone());
-            let db = DoubleBackprop::new(&policy, obs.clone(), &config).expect("valid");
-            let gn = GaussNewton::new(&policy, obs, &config).expect("valid");
-            compare(dense, db, gn, &mut rng, n_vectors, device)
+            compare(&policy, obs, &config, &mut rng, n_vectors, device)
         }
         PolicyKind::Categorical => {
             let policy = CategoricalMlpPolicyConfig::new(problem.obs_dim, problem.act_dim)
@@ -212,22 +210,22 @@ pub fn check_fvp<B: Backend>(
                 .with_head_gain(1.0)
                 .init::<B>(problem.seed, device)
                 .expect("valid sizes");
-            let dense = fisher_matrix(&policy, obs.clone());
-            let db = DoubleBackprop::new(&policy, obs.clone(), &config).expect("valid");
-            let gn = GaussNewton::new(&policy, obs, &config).expect("valid");
-            compare(dense, db, gn, &mut rng, n_vectors, device)
+            compare(&policy, obs, &config, &mut rng, n_vectors, device)
         }
     }
 }
 
-fn compare<B: Backend>(
-    dense: cinder_fisher::dense::DenseMatrix,
-    mut db: impl FisherVectorProduct<B>,
-    mut gn: impl FisherVectorProduct<B>,
+fn compare<B: Backend, P: MlpPolicy<B> + SecondOrderPolicy<B>>(
+    policy: &P,
+    obs: Tensor<B, 2>,
+    config: &FvpConfig,
     rng: &mut StdRng,
     n_vectors: usize,
     device: &B::Device,
 ) -> FvpCheck {
+    let dense = fisher_matrix(policy, obs.clone());
+    let mut db = DoubleBackprop::new(policy, obs.clone(), config).expect("valid");
+    let mut gn = GaussNewton::new(policy, obs, config).expect("valid");
     let n = dense.n;
     let mut out = FvpCheck {
         max_rel_err_double_backprop: 0.0,
