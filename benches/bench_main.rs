@@ -10,7 +10,7 @@
 use burn::tensor::backend::Backend;
 use cinder::bench::{FvpMethod, Problem};
 use cinder::cg::{CgConfig, conjugate_gradient};
-use cinder::fisher::{DoubleBackprop, FisherVectorProduct, FvpConfig, GaussNewton};
+use cinder::fisher::FisherVectorProduct;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::time::Duration;
 
@@ -24,12 +24,10 @@ fn operator<B: Backend>(
     device: &B::Device,
 ) -> (Box<dyn FisherVectorProduct<B>>, burn::tensor::Tensor<B, 2>) {
     let (policy, obs, v) = p.build::<B>(device);
-    let cfg = FvpConfig::new();
-    let op: Box<dyn FisherVectorProduct<B>> = match method {
-        FvpMethod::GaussNewton => Box::new(GaussNewton::new(&policy, obs, &cfg).unwrap()),
-        FvpMethod::DoubleBackprop => Box::new(DoubleBackprop::new(&policy, obs, &cfg).unwrap()),
-    };
-    (op, v)
+    (
+        cinder::bench::operator(method, &policy, obs, 0.1).unwrap(),
+        v,
+    )
 }
 
 fn problems() -> impl Iterator<Item = (String, Problem)> {

@@ -182,10 +182,10 @@ impl<B: Backend> ActionDistribution<B> for DiagGaussian<B> {
     fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Tensor<B, 2> {
         let [n, a] = self.mean.dims();
         let eps: Vec<f32> = (0..n * a)
-            .map(|_| StandardNormal.sample(rng))
-            .collect::<Vec<f64>>()
-            .into_iter()
-            .map(|x| x as f32)
+            .map(|_| {
+                let x: f64 = StandardNormal.sample(rng);
+                x as f32
+            })
             .collect();
         let eps = Tensor::from_data(TensorData::new(eps, [n, a]), &self.mean.device());
         self.sample_with_noise(eps)

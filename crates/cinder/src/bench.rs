@@ -114,20 +114,19 @@ fn time<B: Backend>(device: &B::Device, warmup: usize, reps: usize, mut f: impl 
     }
 }
 
-/// The operator of `method` at the problem's policy (damping 0.1).
-fn operator<B: Backend>(
+/// The Fisher-vector product of `method` for `policy` over `obs`, boxed so callers can
+/// switch method at run time.
+pub fn operator<B: Backend>(
     method: FvpMethod,
     policy: &GaussianMlpPolicy<B>,
     obs: Tensor<B, 2>,
     damping: f64,
-) -> Box<dyn FisherVectorProduct<B>> {
+) -> cinder_fisher::Result<Box<dyn FisherVectorProduct<B>>> {
     let config = FvpConfig::new().with_damping(damping);
-    match method {
-        FvpMethod::DoubleBackprop => {
-            Box::new(DoubleBackprop::new(policy, obs, &config).expect("valid"))
-        }
-        FvpMethod::GaussNewton => Box::new(GaussNewton::new(policy, obs, &config).expect("valid")),
-    }
+    Ok(match method {
+        FvpMethod::DoubleBackprop => Box::new(DoubleBackprop::new(policy, obs, &config)?),
+        FvpMethod::GaussNewton => Box::new(GaussNewton::new(policy, obs, &config)?),
+    })
 }
 
 /// Times one Fisher-vector product (the operator built once, outside the timing).
@@ -138,7 +137,7 @@ pub fn bench_fvp<B: Backend>(
     reps: usize,
 ) -> Timing {
     let (policy, obs, v) = problem.build::<B>(device);
-    let mut op = operator(method, &policy, obs, 0.1);
+    let mut op = operator(method, &policy, obs, 0.1).expect("benchmark sizes are valid");
     time::<B>(device, 3, reps, || {
         let _ = op.apply(v.clone());
     })
@@ -157,7 +156,8 @@ pub fn bench_cg<B: Backend>(
     let (policy, obs, g) = problem.build::<B>(device);
     let config = CgConfig::new().with_max_iters(iters).with_residual_tol(0.0);
     time::<B>(device, 2, reps, || {
-        let mut op = operator(method, &policy, obs.clone(), 0.1);
+        let mut op =
+            operator(method, &policy, obs.clone(), 0.1).expect("benchmark sizes are valid");
         let sol = conjugate_gradient(|v| op.apply(v), g.clone(), &config).expect("valid");
         let _ = sol.x;
     })
