@@ -157,7 +157,13 @@ fn sub_sampling_uses_every_kth_observation<B: Backend>(device: &B::Device) {
             .apply(v.clone()),
     );
     let db = host(DoubleBackprop::new(&policy, obs, &sub).unwrap().apply(v));
-    assert_close(&gn, &want, 1e-5, "gauss-newton");
+    // Norm-wise: threaded CPU matmuls sum in a run-dependent order, so single small entries
+    // differ by more than an absolute 1e-5 between runs.
+    assert!(
+        rel_err(&gn, &want) < 1e-5,
+        "gauss-newton: {}",
+        rel_err(&gn, &want)
+    );
     assert!(rel_err(&db, &want) < 1e-4);
 }
 
