@@ -1,0 +1,329 @@
+//! Environments made by Gymnasium id.
+
+use std::collections::BTreeMap;
+
+use crate::error::{EnvError, Result};
+use crate::native::{
+    Acrobot, CartPole, ContinuousMountainCar, Dynamics, MountainCar, NativeVecEnv, Pendulum,
+};
+use crate::space::Space;
+use crate::vec_env::VecEnv;
+use crate::wrappers::TimeLimit;
+
+/// What the registry knows about an id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvSpec {
+    /// Gymnasium id.
+    pub id: &'static str,
+    /// Episode length limit applied by [`make`] (Gymnasium's `max_episode_steps`).
+    pub max_episode_steps: usize,
+    /// Gymnasium's `reward_threshold`: the return at which the task counts as solved.
+    pub reward_threshold: Option<f64>,
+    /// Keyword arguments accepted by [`make_with`], with what they mean.
+    pub kwargs: &'static [(&'static str, &'static str)],
+    /// Observation space of one env.
+    pub observation_space: Space,
+    /// Action space of one env.
+    pub action_space: Space,
+}
+
+/// Options of [`make_with`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MakeOptions {
+    /// Keyword arguments of the env constructor, as in `gymnasium.make(id, **kwargs)`.
+    pub kwargs: BTreeMap<String, serde_json::Value>,
+    /// Overrides the registered episode limit.
+    pub max_episode_steps: Option<usize>,
+}
+
+fn spec_of<D: Dynamics>(
+    d: D,
+    reward_threshold: Option<f64>,
+    kwargs: &'static [(&'static str, &'static str)],
+) -> EnvSpec {
+    EnvSpec {
+        id: D::ID,
+        max_episode_steps: D::MAX_EPISODE_STEPS,
+        reward_threshold,
+        kwargs,
+        observation_space: d.observation_space(),
+        action_space: d.action_space(),
+    }
+}
+
+/// The native environments, in the order `cinder envs` lists them.
+pub fn registry() -> Vec<EnvSpec> {
+    vec![
+        spec_of(
+            CartPole::default(),
+            Some(475.0),
+            &[(
+                "sutton_barto_reward",
+                "bool: reward 0 per step and -1 on termination",
+            )],
+        ),
+        spec_of(Acrobot, Some(-100.0), &[]),
+        spec_of(
+            MountainCar::default(),
+            Some(-110.0),
+            &[(
+                "goal_velocity",
+                "float: velocity needed at the flag (default 0)",
+            )],
+        ),
+        spec_of(
+            ContinuousMountainCar::default(),
+            Some(90.0),
+            &[(
+                "goal_velocity",
+                "float: velocity needed at the flag (default 0)",
+            )],
+        ),
+        spec_of(
+            Pendulum::default(),
+            None,
+            &[("g", "float: gravity in m/s² (default 10.0)")],
+        ),
+    ]
+}
+
+/// The registered ids.
+pub fn ids() -> Vec<&'static str> {
+    registry().into_iter().map(|s| s.id).collect()
+}
+
+/// The spec of `id`.
+///
+/// # Errors
+/// [`EnvError::UnknownEnv`] with the nearest registered ids.
+pub fn spec(id: &str) -> Result<EnvSpec> {
+    registry()
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| unknown(id))
+}
+
+/// Makes `n_envs` copies of env `id` with its registered time limit, as
+/// `gymnasium.make_vec(id, n_envs)` would. `seed` is used by the first `reset(None)`.
+///
+/// ```
+/// use cinder_env::{StepBatch, VecEnv, make, space::ActionBuffer};
+/// let mut env = make("Pendulum-v1", 4, Some(0))?;
+/// let mut obs = vec![0.0; 4 * 3];
+/// env.reset(Some(0), &mut obs)?;
+/// let mut out = StepBatch::for_env(&*env);
+/// env.step(ActionBuffer::Continuous(vec![0.5; 4]).as_actions(), &mut out)?;
+/// assert_eq!(out.rewards.len(), 4);
+/// # Ok::<(), cinder_env::EnvError>(())
+/// ```
+///
+/// # Errors
+/// [`EnvError::UnknownEnv`] with suggestions, or `num_envs` 0.
+pub fn make(id: &str, n_envs: usize, seed: Option<u64>) -> Result<Box<dyn VecEnv>> {
+    make_with(id, n_envs, seed, &MakeOptions::default())
+}
+
+/// [`make`] with constructor keyword arguments and an optional episode limit.
+///
+/// # Errors
+/// As [`make`]; [`EnvError::Kwarg`] for an unknown keyword or a value of the wrong type.
+pub fn make_with(
+    id: &str,
+    n_envs: usize,
+    seed: Option<u64>,
+    options: &MakeOptions,
+) -> Result<Box<dyn VecEnv>> {
+    let spec = spec(id)?;
+    if let Some(key) = options
+        .kwargs
+        .keys()
+        .find(|k| !spec.kwargs.iter().any(|(name, _)| name == k))
+    {
+        let accepted: Vec<&str> = spec.kwargs.iter().map(|(n, _)| *n).collect();
+        return Err(EnvError::Kwarg {
+            env: id.to_string(),
+            message: format!(
+                "unknown keyword argument `{key}`; accepted: {}",
+                if accepted.is_empty() {
+                    "none".to_string()
+                } else {
+                    accepted.join(", ")
+                }
+            ),
+        });
+    }
+    let limit = options.max_episode_steps.unwrap_or(spec.max_episode_steps);
+    let kw = Kwargs {
+        id,
+        map: &options.kwargs,
+    };
+    match id {
+        "CartPole-v1" => boxed(
+            CartPole {
+                sutton_barto_reward: kw.bool("sutton_barto_reward", false)?,
+            },
+            n_envs,
+            seed,
+            limit,
+        ),
+        "Acrobot-v1" => boxed(Acrobot, n_envs, seed, limit),
+        "MountainCar-v0" => boxed(
+            MountainCar {
+                goal_velocity: kw.float("goal_velocity", 0.0)?,
+            },
+            n_envs,
+            seed,
+            limit,
+        ),
+        "MountainCarContinuous-v0" => boxed(
+            ContinuousMountainCar {
+                goal_velocity: kw.float("goal_velocity", 0.0)?,
+            },
+            n_envs,
+            seed,
+            limit,
+        ),
+        "Pendulum-v1" => boxed(
+            Pendulum {
+                g: kw.float("g", 10.0)?,
+            },
+            n_envs,
+            seed,
+            limit,
+        ),
+        _ => Err(unknown(id)),
+    }
+}
+
+fn boxed<D: Dynamics>(d: D, n: usize, seed: Option<u64>, limit: usize) -> Result<Box<dyn VecEnv>> {
+    Ok(Box::new(TimeLimit::new(
+        NativeVecEnv::new(d, n)?.with_seed(seed),
+        limit,
+    )?))
+}
+
+struct Kwargs<'a> {
+    id: &'a str,
+    map: &'a BTreeMap<String, serde_json::Value>,
+}
+
+impl Kwargs<'_> {
+    fn error(&self, key: &str, want: &str, got: &serde_json::Value) -> EnvError {
+        EnvError::Kwarg {
+            env: self.id.to_string(),
+            message: format!("keyword argument `{key}` must be {want}, got {got}"),
+        }
+    }
+
+    fn float(&self, key: &str, default: f64) -> Result<f64> {
+        match self.map.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| self.error(key, "a finite number", v)),
+        }
+    }
+
+    fn bool(&self, key: &str, default: bool) -> Result<bool> {
+        match self.map.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| self.error(key, "true or false", v)),
+        }
+    }
+}
+
+fn unknown(id: &str) -> EnvError {
+    EnvError::UnknownEnv {
+        id: id.to_string(),
+        suggestions: suggestions(id, &ids()),
+    }
+}
+
+/// Registered ids that look like `id`: same name with another version, a substring match, or
+/// within a small edit distance; best first, at most three.
+pub fn suggestions(id: &str, known: &[&str]) -> Vec<String> {
+    let lower = id.to_lowercase();
+    let stem = |s: &str| {
+        s.rsplit_once("-v")
+            .map_or(s.to_string(), |(a, _)| a.to_string())
+    };
+    let mut scored: Vec<(usize, &str)> = known
+        .iter()
+        .filter_map(|&k| {
+            let kl = k.to_lowercase();
+            let d = levenshtein(&lower, &kl);
+            let close = d <= (kl.len() / 3).max(2)
+                || stem(&kl) == stem(&lower)
+                || (lower.len() >= 4 && kl.contains(&lower))
+                || (stem(&kl).len() >= 4 && lower.contains(&stem(&kl)));
+            close.then_some((d, k))
+        })
+        .collect();
+    scored.sort();
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, k)| k.to_string())
+        .collect()
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_find_near_ids() {
+        let known = ids();
+        assert_eq!(suggestions("CartPole-v0", &known)[0], "CartPole-v1");
+        assert_eq!(suggestions("pendulum", &known)[0], "Pendulum-v1");
+        assert_eq!(suggestions("Pendulm-v1", &known)[0], "Pendulum-v1");
+        assert!(suggestions("MountainCar", &known).contains(&"MountainCar-v0".to_string()));
+        assert!(suggestions("Hopper-v5", &known).is_empty());
+    }
+
+    #[test]
+    fn unknown_id_and_kwargs_errors_say_what_to_do() {
+        let err = make("CartPole-v0", 1, None).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "unknown environment id `CartPole-v0`; did you mean CartPole-v1?"
+        );
+        let mut options = MakeOptions::default();
+        options
+            .kwargs
+            .insert("gravity".into(), serde_json::json!(9.81));
+        let err = make_with("Pendulum-v1", 1, None, &options).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "Pendulum-v1: unknown keyword argument `gravity`; accepted: g"
+        );
+        options.kwargs.clear();
+        options
+            .kwargs
+            .insert("g".into(), serde_json::json!("strong"));
+        let err = make_with("Pendulum-v1", 1, None, &options).err().unwrap();
+        assert!(
+            err.to_string().contains("`g` must be a finite number"),
+            "{err}"
+        );
+        assert!(make("Pendulum-v1", 0, None).is_err());
+    }
+}

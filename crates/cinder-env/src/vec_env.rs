@@ -1,0 +1,283 @@
+//! The [`VecEnv`] contract: a batch of N environments stepped together.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EnvError, Result};
+use crate::space::{Actions, Space};
+
+/// What one vector step hands back: one buffer per quantity for the whole batch, laid out so
+/// that each becomes a burn tensor with `TensorData::new(buf.clone(), [n, ...])` and no
+/// per-env copies.
+///
+/// # Auto-reset (Gymnasium's "same-step" mode)
+/// When env `i` ends an episode in this step (`terminated[i] || truncated[i]`), it has
+/// already been reset when `step` returns:
+/// - `obs` row `i` is the **first observation of the next episode**,
+/// - `final_obs` row `i` is the **last observation of the episode that ended** — bootstrap
+///   truncated episodes from it,
+/// - `rewards[i]` and the flags belong to the step that ended the episode.
+///
+/// Rows of `final_obs` for envs that did not end hold stale values; read them only where
+/// `done(i)`.
+///
+/// # Shapes
+/// - `obs`, `final_obs`: `[num_envs, obs_dim]` row-major
+/// - `rewards`, `terminated`, `truncated`: `[num_envs]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepBatch {
+    num_envs: usize,
+    obs_dim: usize,
+    /// Observations after the step (reset observations for envs that ended).
+    pub obs: Vec<f32>,
+    /// Rewards of the step.
+    pub rewards: Vec<f32>,
+    /// The episode reached a terminal state of the MDP (no bootstrapping).
+    pub terminated: Vec<bool>,
+    /// The episode was cut short (time limit): bootstrap from `final_obs`.
+    pub truncated: Vec<bool>,
+    /// Last observation of each episode that ended in this step.
+    pub final_obs: Vec<f32>,
+    /// Statistics of the episodes that ended in this step, filled by
+    /// [`RecordEpisodeStatistics`](crate::wrappers::RecordEpisodeStatistics) (empty without it).
+    pub episodes: Vec<EpisodeRecord>,
+}
+
+impl StepBatch {
+    /// Zeroed buffers for a batch of `num_envs` with `obs_dim` values per observation.
+    pub fn new(num_envs: usize, obs_dim: usize) -> Self {
+        Self {
+            num_envs,
+            obs_dim,
+            obs: vec![0.0; num_envs * obs_dim],
+            rewards: vec![0.0; num_envs],
+            terminated: vec![false; num_envs],
+            truncated: vec![false; num_envs],
+            final_obs: vec![0.0; num_envs * obs_dim],
+            episodes: Vec::new(),
+        }
+    }
+
+    /// Buffers sized for `env`.
+    pub fn for_env(env: &(impl VecEnv + ?Sized)) -> Self {
+        Self::new(env.num_envs(), env.observation_space().flat_dim())
+    }
+
+    /// Batch size.
+    pub fn num_envs(&self) -> usize {
+        self.num_envs
+    }
+
+    /// Values per observation.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+
+    /// Whether env `i` ended an episode in this step.
+    pub fn done(&self, i: usize) -> bool {
+        self.terminated[i] || self.truncated[i]
+    }
+
+    /// Observation row `i`.
+    pub fn obs_row(&self, i: usize) -> &[f32] {
+        &self.obs[i * self.obs_dim..(i + 1) * self.obs_dim]
+    }
+
+    /// Final-observation row `i` (meaningful where `done(i)`).
+    pub fn final_obs_row(&self, i: usize) -> &[f32] {
+        &self.final_obs[i * self.obs_dim..(i + 1) * self.obs_dim]
+    }
+
+    /// Called by an environment at the start of `step`: checks that the buffers fit a batch of
+    /// `num_envs` × `obs_dim` (they may have been resized by a user) and clears the episode
+    /// list.
+    ///
+    /// # Errors
+    /// [`EnvError::BufferSize`] naming the buffer that does not fit.
+    pub fn prepare(&mut self, num_envs: usize, obs_dim: usize) -> Result<()> {
+        let checks: [(&'static str, usize, usize); 5] = [
+            ("StepBatch.obs", self.obs.len(), num_envs * obs_dim),
+            (
+                "StepBatch.final_obs",
+                self.final_obs.len(),
+                num_envs * obs_dim,
+            ),
+            ("StepBatch.rewards", self.rewards.len(), num_envs),
+            ("StepBatch.terminated", self.terminated.len(), num_envs),
+            ("StepBatch.truncated", self.truncated.len(), num_envs),
+        ];
+        for (what, got, expected) in checks {
+            if got != expected {
+                return Err(EnvError::BufferSize {
+                    what,
+                    expected,
+                    got,
+                });
+            }
+        }
+        self.num_envs = num_envs;
+        self.obs_dim = obs_dim;
+        self.episodes.clear();
+        Ok(())
+    }
+}
+
+/// Return and length of one finished episode (Gymnasium's `info["episode"]`: `r`, `l`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeRecord {
+    /// Index of the env in the batch.
+    pub env: usize,
+    /// Undiscounted sum of the raw rewards.
+    pub episodic_return: f64,
+    /// Number of steps.
+    pub episodic_length: u64,
+}
+
+/// Serializable state of the stateful wrappers of an env stack (running normalisation
+/// statistics, …), saved next to a checkpoint and loaded into a freshly made stack.
+///
+/// Keys are the wrappers' names (`"normalize_observation"`, `"normalize_reward"`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnvState(pub BTreeMap<String, serde_json::Value>);
+
+impl EnvState {
+    /// Stores `value` under `key`.
+    ///
+    /// # Errors
+    /// If `key` is already present (two wrappers of the same kind in one stack would
+    /// overwrite each other's statistics).
+    pub fn insert(&mut self, key: &str, value: serde_json::Value) -> Result<()> {
+        if self.0.contains_key(key) {
+            return Err(EnvError::State(format!(
+                "two wrappers both save state under `{key}`; stack at most one of each stateful wrapper"
+            )));
+        }
+        self.0.insert(key.to_string(), value);
+        Ok(())
+    }
+
+    /// The value saved under `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        self.0.get(key)
+    }
+}
+
+/// A batch of `num_envs` environments with Gymnasium semantics, stepped together.
+///
+/// The contract (checked by [`check_env`](crate::check_env)):
+/// - [`reset`](VecEnv::reset) must come before the first [`step`](VecEnv::step); `reset(Some(s))`
+///   seeds env `i` with `s + i` (Gymnasium's convention), `reset(None)` continues each env's
+///   random stream.
+/// - `step` auto-resets envs whose episode ended and reports the final observation (see
+///   [`StepBatch`]).
+/// - Invalid input (wrong number or kind of actions, non-finite or out-of-range actions, wrong
+///   buffer sizes) is an error and leaves every env exactly as it was.
+/// - Same seed and same actions give bit-identical results, whatever the number of threads.
+///
+/// Observation and action spaces are those of **one** env.
+pub trait VecEnv: Send {
+    /// Batch size N.
+    fn num_envs(&self) -> usize;
+
+    /// Space of one env's observation.
+    fn observation_space(&self) -> &Space;
+
+    /// Space of one env's action.
+    fn action_space(&self) -> &Space;
+
+    /// Resets every env, writing the first observations to `obs` (`[num_envs, obs_dim]`).
+    ///
+    /// # Errors
+    /// [`EnvError::BufferSize`] if `obs` has the wrong length.
+    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()>;
+
+    /// Steps every env with its action, writing the results to `out`.
+    ///
+    /// # Errors
+    /// See the trait documentation; the env is unchanged after a validation error.
+    fn step(&mut self, actions: Actions<'_>, out: &mut StepBatch) -> Result<()>;
+
+    /// Resets env `index` alone (continuing its random stream), writing its first observation
+    /// to `obs` (`[obs_dim]`). Used by wrappers that end episodes themselves, such as
+    /// [`TimeLimit`](crate::wrappers::TimeLimit).
+    ///
+    /// # Errors
+    /// [`EnvError::EnvIndex`], [`EnvError::BufferSize`].
+    fn reset_env(&mut self, index: usize, obs: &mut [f32]) -> Result<()>;
+
+    /// Adds the state of stateful wrappers (normalisation statistics) to `state`.
+    ///
+    /// # Errors
+    /// If two wrappers would save under the same key.
+    fn save_state(&self, state: &mut EnvState) -> Result<()> {
+        let _ = state;
+        Ok(())
+    }
+
+    /// Restores what [`save_state`](VecEnv::save_state) saved.
+    ///
+    /// # Errors
+    /// [`EnvError::State`] if the saved state does not fit (other observation size, missing
+    /// entry); nothing is changed then.
+    fn load_state(&mut self, state: &EnvState) -> Result<()> {
+        let _ = state;
+        Ok(())
+    }
+
+    /// Training mode (the default) updates running statistics; evaluation mode (`false`)
+    /// freezes them.
+    fn set_training(&mut self, training: bool) {
+        let _ = training;
+    }
+}
+
+impl<V: VecEnv + ?Sized> VecEnv for Box<V> {
+    fn num_envs(&self) -> usize {
+        (**self).num_envs()
+    }
+    fn observation_space(&self) -> &Space {
+        (**self).observation_space()
+    }
+    fn action_space(&self) -> &Space {
+        (**self).action_space()
+    }
+    fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
+        (**self).reset(seed, obs)
+    }
+    fn step(&mut self, actions: Actions<'_>, out: &mut StepBatch) -> Result<()> {
+        (**self).step(actions, out)
+    }
+    fn reset_env(&mut self, index: usize, obs: &mut [f32]) -> Result<()> {
+        (**self).reset_env(index, obs)
+    }
+    fn save_state(&self, state: &mut EnvState) -> Result<()> {
+        (**self).save_state(state)
+    }
+    fn load_state(&mut self, state: &EnvState) -> Result<()> {
+        (**self).load_state(state)
+    }
+    fn set_training(&mut self, training: bool) {
+        (**self).set_training(training)
+    }
+}
+
+/// Checks a buffer length, naming the buffer in the error.
+pub(crate) fn check_buffer(what: &'static str, got: usize, expected: usize) -> Result<()> {
+    if got != expected {
+        return Err(EnvError::BufferSize {
+            what,
+            expected,
+            got,
+        });
+    }
+    Ok(())
+}
+
+/// Checks an env index against the batch size.
+pub(crate) fn check_index(index: usize, num_envs: usize) -> Result<()> {
+    if index >= num_envs {
+        return Err(EnvError::EnvIndex { index, num_envs });
+    }
+    Ok(())
+}
