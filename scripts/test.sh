@@ -4,6 +4,9 @@
 #   bash scripts/test.sh
 #
 # - Debian's mesa-vulkan-drivers (lavapipe), so the wgpu tests run without a GPU.
+# - A Python venv (.venv, scripts/setup_python.sh) with the pinned Gymnasium and MuJoCo; the
+#   Gymnasium fixtures the native envs are tested against are regenerated and compared with the
+#   committed ones.
 # - One `cargo test --release` over the whole workspace with every backend compiled in, so
 #   unit, numerical and learning tests share one optimised build; each backend-generic test
 #   runs on flex, ndarray and wgpu.
@@ -20,6 +23,11 @@ if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq mesa-vulkan-drivers >/dev/null
 fi
 
+echo "== Python venv with pinned Gymnasium/MuJoCo"
+PYTHON="$(bash scripts/setup_python.sh)"
+echo "== Gymnasium fixtures: regenerate and compare"
+"$PYTHON" scripts/record_gymnasium_fixtures.py --check
+
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cinder-target}"
 # lavapipe compiles every GPU kernel with LLVM: the wgpu tests spend most of their time
 # compiling and autotuning kernels. Minimal autotuning keeps that bounded (results are cached
@@ -30,5 +38,7 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/cinder-xdg-$(id -u)"
   mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 fi
+# Every optional feature the tests cover (.ci/run lints the same set).
+FEATURES="cinder/ndarray,cinder/wgpu,cinder-env/burn-rl"
 echo "== cargo test (release; backends flex, ndarray, wgpu/lavapipe; target dir $CARGO_TARGET_DIR)"
-cargo test --release --workspace --features cinder/ndarray,cinder/wgpu "$@"
+cargo test --release --workspace --features "$FEATURES" "$@"

@@ -252,3 +252,63 @@ pub fn rel_err(a: &[f64], b: &[f64]) -> f64 {
     let den: f64 = b.iter().map(|y| y * y).sum();
     (num / den.max(f64::MIN_POSITIVE)).sqrt()
 }
+
+/// What [`bench_env`] measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EnvBench {
+    /// Env steps taken (vector steps × num_envs).
+    pub env_steps: usize,
+    /// Wall-clock seconds of the timed loop.
+    pub seconds: f64,
+    /// Env steps per second.
+    pub steps_per_sec: f64,
+    /// Episodes that ended during the timed loop.
+    pub episodes: usize,
+}
+
+/// Steps `make(id, num_envs)` with uniformly random actions for about `steps` env steps
+/// (rounded up to whole vector steps), auto-resets included, after a short warm-up. The
+/// actions are drawn inside the timed loop.
+///
+/// # Errors
+/// Unknown id or invalid sizes.
+pub fn bench_env(
+    id: &str,
+    num_envs: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<EnvBench, cinder_env::EnvError> {
+    use cinder_env::{StepBatch, VecEnv};
+    let mut env = cinder_env::make(id, num_envs, Some(seed))?;
+    let space = env.action_space().clone();
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut actions = space.action_buffer(num_envs);
+    let mut obs = vec![0.0; num_envs * env.observation_space().flat_dim()];
+    env.reset(Some(seed), &mut obs)?;
+    let mut out = StepBatch::for_env(&*env);
+    for _ in 0..100 {
+        space.sample_into(&mut rng, actions.as_mut());
+        env.step(actions.as_actions(), &mut out)?;
+    }
+    let vector_steps = steps.div_ceil(num_envs);
+    let mut episodes = 0;
+    let start = Instant::now();
+    for _ in 0..vector_steps {
+        space.sample_into(&mut rng, actions.as_mut());
+        env.step(actions.as_actions(), &mut out)?;
+        episodes += out
+            .terminated
+            .iter()
+            .zip(&out.truncated)
+            .filter(|(a, b)| **a || **b)
+            .count();
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let env_steps = vector_steps * num_envs;
+    Ok(EnvBench {
+        env_steps,
+        seconds,
+        steps_per_sec: env_steps as f64 / seconds,
+        episodes,
+    })
+}

@@ -1,12 +1,13 @@
 //! cinder: deep reinforcement learning on burn.
 //!
 //! This umbrella crate re-exports the parts — [`policy`] networks, [`fisher`]-vector
-//! products, the batched [`cg`] solver — and holds the concrete backend aliases
+//! products, the batched [`cg`] solver, vectorized [`env`]ironments — and holds the concrete backend aliases
 //! ([`backend`]), selected by cargo features (`flex`, the default; `ndarray`; `wgpu`), plus the
 //! benchmark and check routines behind the `cinder` command line ([`bench`]).
 #![warn(missing_docs)]
 
 pub use cinder_cg as cg;
+pub use cinder_env as env;
 pub use cinder_fisher as fisher;
 pub use cinder_policy as policy;
 

@@ -51,6 +51,31 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         reps: usize,
     },
+    /// Vector-env stepping with random actions (auto-reset included).
+    Env(EnvBenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct EnvBenchArgs {
+    /// Environment id (see the registry, e.g. Pendulum-v1, CartPole-v1).
+    #[arg(long = "env")]
+    env: String,
+    /// Environments stepped together.
+    #[arg(long, default_value_t = 64)]
+    num_envs: usize,
+    /// Env steps in total (vector steps × num_envs).
+    #[arg(long, default_value_t = 200_000)]
+    steps: usize,
+    /// Seed of the resets and the random actions.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Worker threads for envs that step in parallel; default: one per core. The native
+    /// classic-control envs step in the calling thread (a step costs tens of nanoseconds).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print one JSON object instead of a sentence.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -116,14 +141,7 @@ impl Common {
 
     /// Sizes rayon's global pool, before any backend work starts.
     fn apply_threads(&self) -> Result<(), String> {
-        match self.threads {
-            Some(0) => Err("--threads must be at least 1".into()),
-            Some(n) => rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build_global()
-                .map_err(|e| format!("cannot set --threads {n}: {e}")),
-            None => Ok(()),
-        }
+        set_threads(self.threads)
     }
 
     fn backend(&self) -> Result<BackendKind, String> {
@@ -135,6 +153,35 @@ impl Common {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
+        Command::Bench(BenchCommand::Env(args)) => {
+            if args.num_envs == 0 || args.steps == 0 {
+                return Err("--num-envs and --steps must each be at least 1".into());
+            }
+            set_threads(args.threads)?;
+            let r = bench::bench_env(&args.env, args.num_envs, args.steps, args.seed)
+                .map_err(|e| e.to_string())?;
+            let threads = args.threads.unwrap_or_else(rayon::current_num_threads);
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "bench": "env",
+                        "env": args.env,
+                        "num_envs": args.num_envs,
+                        "steps": r.env_steps,
+                        "threads": threads,
+                        "seconds": r.seconds,
+                        "episodes": r.episodes,
+                        "steps_per_sec": r.steps_per_sec,
+                    })
+                );
+            } else {
+                println!(
+                    "{} × {}: {:.0} env-steps/s ({} steps, {} episodes ended, {:.3} s)",
+                    args.env, args.num_envs, r.steps_per_sec, r.env_steps, r.episodes, r.seconds
+                );
+            }
+        }
         Command::Bench(BenchCommand::Fvp {
             common,
             method,
@@ -200,6 +247,18 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Sizes rayon's global pool (before any work starts).
+fn set_threads(threads: Option<usize>) -> Result<(), String> {
+    match threads {
+        Some(0) => Err("--threads must be at least 1".into()),
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| format!("cannot set --threads {n}: {e}")),
+        None => Ok(()),
+    }
 }
 
 fn emit(
