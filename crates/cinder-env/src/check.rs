@@ -20,11 +20,14 @@ pub struct CheckReport {
     pub episodes_ended: usize,
 }
 
+/// Observations, rewards, terminated, truncated, final observations of one step, as bits.
+type StepRecord = (Vec<u32>, Vec<u32>, Vec<bool>, Vec<bool>, Vec<u32>);
+
 /// One recorded run: everything a step returned, bit for bit.
 #[derive(Debug, Clone, PartialEq, Default)]
 struct Trace {
     reset_obs: Vec<u32>,
-    steps: Vec<(Vec<u32>, Vec<u32>, Vec<bool>, Vec<bool>, Vec<u32>)>,
+    steps: Vec<StepRecord>,
 }
 
 fn bits(x: &[f32]) -> Vec<u32> {
@@ -98,12 +101,15 @@ fn check_rows(
 /// - panics anywhere are reported as problems.
 ///
 /// `steps` vector steps are taken per run (a few hundred show episode ends on most tasks).
+/// Running statistics of normalising wrappers would make every run differ, so the check runs
+/// in evaluation mode ([`VecEnv::set_training`]`(false)`) and switches training mode back on
+/// at the end.
 ///
 /// # Errors
 /// [`EnvError::Check`] listing the problems.
 pub fn check_env(env: &mut dyn VecEnv, seed: u64, steps: usize) -> Result<CheckReport> {
     let mut problems = Vec::new();
-    let mut warnings = Vec::new();
+    let warnings = Vec::new();
     let n = env.num_envs();
     if n == 0 {
         return Err(EnvError::Check(vec![
@@ -118,6 +124,27 @@ pub fn check_env(env: &mut dyn VecEnv, seed: u64, steps: usize) -> Result<CheckR
         return Err(EnvError::Check(problems));
     }
     let d = obs_space.flat_dim();
+    env.set_training(false);
+    let result = check_contract(
+        env, seed, steps, &obs_space, &act_space, n, d, problems, warnings,
+    );
+    env.set_training(true);
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_contract(
+    env: &mut dyn VecEnv,
+    seed: u64,
+    steps: usize,
+    obs_space: &Space,
+    act_space: &Space,
+    n: usize,
+    d: usize,
+    mut problems: Vec<String>,
+    mut warnings: Vec<String>,
+) -> Result<CheckReport> {
+    let (obs_space, act_space) = (obs_space.clone(), act_space.clone());
     let mut rng = EnvRng::seed_from_u64(seed);
     let actions: Vec<ActionBuffer> = (0..steps)
         .map(|_| {
@@ -380,32 +407,26 @@ fn inject_bad_calls(
         }
     }
     for (what, actions) in &bad {
-        match guarded(&format!("step with {what}"), || {
+        if let Ok(()) = guarded(&format!("step with {what}"), || {
             env.step(actions.as_actions(), &mut out)
         })? {
-            Ok(()) => {
-                problems.push(format!(
-                    "step {t}: step accepted {what}; it must return an error"
-                ));
-                return Err("stopping after an accepted invalid call".into());
-            }
-            Err(_) => {}
+            problems.push(format!(
+                "step {t}: step accepted {what}; it must return an error"
+            ));
+            return Err("stopping after an accepted invalid call".into());
         }
     }
     let mut small = StepBatch::new(n, d);
     small.rewards.pop();
-    match guarded("step with a short reward buffer", || {
+    if let Ok(()) = guarded("step with a short reward buffer", || {
         env.step(valid.as_actions(), &mut small)
     })? {
-        Ok(()) => {
-            problems.push(format!(
+        problems.push(format!(
                 "step {t}: step wrote into a StepBatch whose rewards buffer holds {} values for {n} envs; \
                  call StepBatch::prepare and fail",
                 n - 1
             ));
-            return Err("stopping after an accepted invalid call".into());
-        }
-        Err(_) => {}
+        return Err("stopping after an accepted invalid call".into());
     }
     Ok(())
 }

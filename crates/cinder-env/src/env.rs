@@ -180,6 +180,7 @@ impl<E: Env> VecEnv for ParallelVecEnv<E> {
             final_obs,
             ..
         } = out;
+        #[allow(clippy::type_complexity)]
         let work = |(i, ((((env, obs), fin), rew), (term, trunc))): (
             usize,
             (

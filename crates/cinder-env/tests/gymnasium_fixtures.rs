@@ -2,6 +2,7 @@
 //! (`scripts/record_gymnasium_fixtures.py`): same initial state, same actions → the same
 //! observations and rewards (≤ 1e-5 relative) and the same flags (exactly), step for step,
 //! all episodes of an env stepped together as one batch.
+#![allow(clippy::needless_range_loop)]
 
 use cinder_env::native::{
     Acrobot, CartPole, ContinuousMountainCar, Dynamics, MountainCar, NativeVecEnv, Pendulum,

@@ -105,7 +105,8 @@ impl Dynamics for CartPole {
             theta_dot,
         };
         let limit = theta_threshold();
-        let terminated = x < -X_THRESHOLD || x > X_THRESHOLD || theta < -limit || theta > limit;
+        let terminated =
+            !(-X_THRESHOLD..=X_THRESHOLD).contains(&x) || !(-limit..=limit).contains(&theta);
         let reward = match (self.sutton_barto_reward, terminated) {
             (false, _) => 1.0,
             (true, false) => 0.0,

@@ -99,7 +99,7 @@ impl<V: VecEnv> RescaleAction<V> {
     /// If the action space is discrete or unbounded, or `min_action ≥ max_action`.
     pub fn new(inner: V, min_action: f64, max_action: f64) -> Result<Self> {
         let b = inner_box(inner.action_space(), "RescaleAction")?.clone();
-        if !(min_action < max_action) || !min_action.is_finite() || !max_action.is_finite() {
+        if !(min_action.is_finite() && max_action.is_finite() && min_action < max_action) {
             return Err(EnvError::Config {
                 what: "RescaleAction",
                 message: format!(
