@@ -107,9 +107,35 @@ fn cg(c: &mut Criterion) {
     cg_group::<cinder::backend::NdArray>(c, "ndarray");
 }
 
+/// One vector step of 64 native envs with random actions (auto-reset and time limit included).
+fn env(c: &mut Criterion) {
+    use cinder::env::{StepBatch, VecEnv, make};
+    use rand::SeedableRng;
+    let mut group = c.benchmark_group("env_step");
+    let n = 64;
+    group.throughput(Throughput::Elements(n as u64));
+    for id in cinder::env::ids() {
+        let mut env = make(id, n, Some(0)).expect("registered id");
+        let space = env.action_space().clone();
+        let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(0);
+        let mut actions = space.action_buffer(n);
+        let mut obs = vec![0.0; n * env.observation_space().flat_dim()];
+        env.reset(Some(0), &mut obs).expect("reset");
+        let mut out = StepBatch::for_env(&*env);
+        group.bench_function(BenchmarkId::new(id, n), |b| {
+            b.iter(|| {
+                space.sample_into(&mut rng, actions.as_mut());
+                env.step(actions.as_actions(), &mut out)
+                    .expect("valid actions");
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default();
-    targets = fvp, cg
+    targets = fvp, cg, env
 }
 criterion_main!(benches);
