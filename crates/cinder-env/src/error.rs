@@ -121,3 +121,14 @@ fn suggest(suggestions: &[String]) -> String {
 
 /// `Result` with [`EnvError`].
 pub type Result<T, E = EnvError> = std::result::Result<T, E>;
+
+/// `value ≥ 1`, or a config error naming `what`.
+pub(crate) fn at_least_one(what: &'static str, value: usize) -> Result<()> {
+    if value == 0 {
+        return Err(EnvError::Config {
+            what,
+            message: "must be at least 1".into(),
+        });
+    }
+    Ok(())
+}

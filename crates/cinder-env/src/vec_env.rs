@@ -161,6 +161,34 @@ impl EnvState {
     pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
         self.0.get(key)
     }
+
+    /// Serializes `value` and stores it under `key` (see [`insert`](Self::insert)).
+    ///
+    /// # Errors
+    /// If `key` is taken or `value` does not serialize.
+    pub fn insert_serialized<T: Serialize>(&mut self, key: &str, value: &T) -> Result<()> {
+        let value =
+            serde_json::to_value(value).map_err(|e| EnvError::State(format!("`{key}`: {e}")))?;
+        self.insert(key, value)
+    }
+
+    /// Deserializes the entry under `key`; `saved_without` names what the state lacks when
+    /// the entry is missing (e.g. "observation normalisation").
+    ///
+    /// # Errors
+    /// [`EnvError::State`] if the entry is missing or has another form.
+    pub fn get_deserialized<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        saved_without: &str,
+    ) -> Result<T> {
+        let value = self.get(key).ok_or_else(|| {
+            EnvError::State(format!(
+                "no `{key}` entry: the state was saved without {saved_without}"
+            ))
+        })?;
+        serde_json::from_value(value.clone()).map_err(|e| EnvError::State(format!("`{key}`: {e}")))
+    }
 }
 
 /// A batch of `num_envs` environments with Gymnasium semantics, stepped together.

@@ -25,7 +25,7 @@ use std::fmt::Debug;
 use rand::SeedableRng;
 
 use crate::env::{Env, Transition};
-use crate::error::{EnvError, Result};
+use crate::error::{EnvError, Result, at_least_one};
 use crate::space::{Actions, Space};
 use crate::vec_env::{StepBatch, VecEnv, check_buffer, check_index};
 
@@ -116,12 +116,7 @@ impl<D: Dynamics> NativeVecEnv<D> {
     /// # Errors
     /// If `num_envs` is 0.
     pub fn new(dynamics: D, num_envs: usize) -> Result<Self> {
-        if num_envs == 0 {
-            return Err(EnvError::Config {
-                what: "num_envs",
-                message: "must be at least 1".into(),
-            });
-        }
+        at_least_one("num_envs", num_envs)?;
         let observation_space = dynamics.observation_space();
         let action_space = dynamics.action_space();
         let obs_dim = observation_space.flat_dim();

@@ -10,6 +10,25 @@ fn inner_box<'a>(space: &'a Space, wrapper: &'static str) -> Result<&'a BoxSpace
     })
 }
 
+/// Validates `actions` against `space` and writes `f(component, value)` of each value to
+/// `buffer`.
+fn map_continuous(
+    space: &Space,
+    actions: Actions<'_>,
+    num_envs: usize,
+    buffer: &mut Vec<f32>,
+    f: impl Fn(usize, f32) -> f32,
+) -> Result<()> {
+    space.validate_actions(actions, num_envs)?;
+    let Actions::Continuous(a) = actions else {
+        unreachable!("validated as continuous")
+    };
+    let dim = space.flat_dim();
+    buffer.clear();
+    buffer.extend(a.iter().enumerate().map(|(j, &x)| f(j % dim, x)));
+    Ok(())
+}
+
 /// Clips continuous actions to the env's action bounds before stepping (Gymnasium's
 /// `ClipAction`; the wrapper's action space is unbounded, non-finite actions are still
 /// rejected).
@@ -61,20 +80,14 @@ impl<V: VecEnv> VecEnv for ClipAction<V> {
     }
 
     fn step(&mut self, actions: Actions<'_>, out: &mut StepBatch) -> Result<()> {
-        self.space
-            .validate_actions(actions, self.inner.num_envs())?;
-        let Actions::Continuous(a) = actions else {
-            unreachable!("validated as continuous")
-        };
-        self.buffer.clear();
-        let dim = self.low.len();
-        for row in a.chunks_exact(dim) {
-            self.buffer.extend(
-                row.iter()
-                    .zip(self.low.iter().zip(&self.high))
-                    .map(|(&x, (&l, &h))| x.clamp(l, h)),
-            );
-        }
+        let (low, high) = (&self.low, &self.high);
+        map_continuous(
+            &self.space,
+            actions,
+            self.inner.num_envs(),
+            &mut self.buffer,
+            |k, x| x.clamp(low[k], high[k]),
+        )?;
         self.inner.step(Actions::Continuous(&self.buffer), out)
     }
 }
@@ -160,19 +173,14 @@ impl<V: VecEnv> VecEnv for RescaleAction<V> {
     }
 
     fn step(&mut self, actions: Actions<'_>, out: &mut StepBatch) -> Result<()> {
-        self.space
-            .validate_actions(actions, self.inner.num_envs())?;
-        let Actions::Continuous(a) = actions else {
-            unreachable!("validated as continuous")
-        };
-        self.buffer.clear();
-        for row in a.chunks_exact(self.gradient.len()) {
-            self.buffer.extend(
-                row.iter()
-                    .zip(self.gradient.iter().zip(&self.intercept))
-                    .map(|(&x, (g, c))| (g * x as f64 + c) as f32),
-            );
-        }
+        let (gradient, intercept) = (&self.gradient, &self.intercept);
+        map_continuous(
+            &self.space,
+            actions,
+            self.inner.num_envs(),
+            &mut self.buffer,
+            |k, x| (gradient[k] * x as f64 + intercept[k]) as f32,
+        )?;
         self.inner.step(Actions::Continuous(&self.buffer), out)
     }
 }

@@ -1,6 +1,6 @@
 use std::collections::VecDeque;
 
-use crate::error::{EnvError, Result};
+use crate::error::{Result, at_least_one};
 use crate::space::Actions;
 use crate::vec_env::{EpisodeRecord, StepBatch, VecEnv};
 use crate::wrappers::forward;
@@ -26,12 +26,7 @@ impl<V: VecEnv> RecordEpisodeStatistics<V> {
     /// # Errors
     /// If `buffer_length` is 0.
     pub fn new(inner: V, buffer_length: usize) -> Result<Self> {
-        if buffer_length == 0 {
-            return Err(EnvError::Config {
-                what: "buffer_length",
-                message: "must be at least 1".into(),
-            });
-        }
+        at_least_one("buffer_length", buffer_length)?;
         let n = inner.num_envs();
         Ok(Self {
             inner,

@@ -102,20 +102,7 @@ impl<V: VecEnv> NormalizeObservation<V> {
                 message: "needs a Box observation space".into(),
             });
         };
-        if epsilon.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
-            return Err(EnvError::Config {
-                what: "epsilon",
-                message: format!("must be > 0, got {epsilon}"),
-            });
-        }
-        if let Some(c) = clip
-            && c.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
-        {
-            return Err(EnvError::Config {
-                what: "clip",
-                message: format!("must be > 0 (or None for no clipping), got {c}"),
-            });
-        }
+        check_positive(epsilon, clip)?;
         let bound = clip.map_or(f64::INFINITY, |c| c as f64);
         let space = Space::Box(BoxSpace::with_shape(
             vec![-bound; b.dim()],
@@ -189,6 +176,25 @@ impl<V: VecEnv> NormalizeObservation<V> {
     }
 }
 
+/// ε > 0 and clip > 0 (or none).
+fn check_positive(epsilon: f64, clip: Option<f32>) -> Result<()> {
+    if epsilon.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        return Err(EnvError::Config {
+            what: "epsilon",
+            message: format!("must be > 0, got {epsilon}"),
+        });
+    }
+    if let Some(c) = clip
+        && c.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+    {
+        return Err(EnvError::Config {
+            what: "clip",
+            message: format!("must be > 0 (or None for no clipping), got {c}"),
+        });
+    }
+    Ok(())
+}
+
 const OBS_KEY: &str = "normalize_observation";
 const REWARD_KEY: &str = "normalize_reward";
 
@@ -232,19 +238,11 @@ impl<V: VecEnv> VecEnv for NormalizeObservation<V> {
 
     fn save_state(&self, state: &mut EnvState) -> Result<()> {
         self.inner.save_state(state)?;
-        let value =
-            serde_json::to_value(&self.state).map_err(|e| EnvError::State(e.to_string()))?;
-        state.insert(OBS_KEY, value)
+        state.insert_serialized(OBS_KEY, &self.state)
     }
 
     fn load_state(&mut self, state: &EnvState) -> Result<()> {
-        let value = state.get(OBS_KEY).ok_or_else(|| {
-            EnvError::State(format!(
-                "no `{OBS_KEY}` entry: the state was saved without observation normalisation"
-            ))
-        })?;
-        let loaded: ObsNormState = serde_json::from_value(value.clone())
-            .map_err(|e| EnvError::State(format!("`{OBS_KEY}`: {e}")))?;
+        let loaded: ObsNormState = state.get_deserialized(OBS_KEY, "observation normalisation")?;
         let dim = self.state.rms.mean.len();
         if loaded.rms.mean.len() != dim || loaded.rms.var.len() != dim {
             return Err(EnvError::State(format!(
@@ -296,20 +294,7 @@ impl<V: VecEnv> NormalizeReward<V> {
                 message: format!("must be in [0, 1], got {gamma}"),
             });
         }
-        if epsilon.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
-            return Err(EnvError::Config {
-                what: "epsilon",
-                message: format!("must be > 0, got {epsilon}"),
-            });
-        }
-        if let Some(c) = clip
-            && c.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
-        {
-            return Err(EnvError::Config {
-                what: "clip",
-                message: format!("must be > 0 (or None for no clipping), got {c}"),
-            });
-        }
+        check_positive(epsilon, clip)?;
         let n = inner.num_envs();
         Ok(Self {
             inner,
@@ -393,19 +378,11 @@ impl<V: VecEnv> VecEnv for NormalizeReward<V> {
 
     fn save_state(&self, state: &mut EnvState) -> Result<()> {
         self.inner.save_state(state)?;
-        let value =
-            serde_json::to_value(&self.state).map_err(|e| EnvError::State(e.to_string()))?;
-        state.insert(REWARD_KEY, value)
+        state.insert_serialized(REWARD_KEY, &self.state)
     }
 
     fn load_state(&mut self, state: &EnvState) -> Result<()> {
-        let value = state.get(REWARD_KEY).ok_or_else(|| {
-            EnvError::State(format!(
-                "no `{REWARD_KEY}` entry: the state was saved without reward normalisation"
-            ))
-        })?;
-        let loaded: RewardNormState = serde_json::from_value(value.clone())
-            .map_err(|e| EnvError::State(format!("`{REWARD_KEY}`: {e}")))?;
+        let loaded: RewardNormState = state.get_deserialized(REWARD_KEY, "reward normalisation")?;
         if loaded.rms.mean.len() != 1 || loaded.rms.var.len() != 1 {
             return Err(EnvError::State(format!(
                 "`{REWARD_KEY}` must hold scalar statistics"

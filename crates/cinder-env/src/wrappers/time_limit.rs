@@ -1,4 +1,4 @@
-use crate::error::{EnvError, Result};
+use crate::error::{Result, at_least_one};
 use crate::space::Actions;
 use crate::vec_env::{StepBatch, VecEnv};
 use crate::wrappers::forward;
@@ -20,12 +20,7 @@ impl<V: VecEnv> TimeLimit<V> {
     /// # Errors
     /// If `max_episode_steps` is 0.
     pub fn new(inner: V, max_episode_steps: usize) -> Result<Self> {
-        if max_episode_steps == 0 {
-            return Err(EnvError::Config {
-                what: "max_episode_steps",
-                message: "must be at least 1".into(),
-            });
-        }
+        at_least_one("max_episode_steps", max_episode_steps)?;
         let n = inner.num_envs();
         Ok(Self {
             inner,
