@@ -2,6 +2,7 @@
 # Env-stepping throughput of cinder's native envs against Gymnasium's SyncVectorEnv, in one run.
 #
 #   bash scripts/bench_env.sh
+#   GYMNASIUM=1 bash scripts/bench_env.sh    # also Hopper-v5 through the Gymnasium bridge
 #
 # cinder: `cinder bench env --env ID --num-envs 64 --steps 2000000` (random actions drawn in the
 # loop, auto-reset and time limit included), three runs, median.
@@ -14,8 +15,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cinder-target}"
 bin="${CINDER_BIN:-}"
+features=""
+if [[ "${GYMNASIUM:-0}" == 1 ]]; then features="--features gymnasium"; fi
 if [[ -z "$bin" ]]; then
-  cargo build --release -p cinder --bin cinder
+  # shellcheck disable=SC2086
+  cargo build --release -p cinder --bin cinder $features
   bin="$CARGO_TARGET_DIR/release/cinder"
 fi
 PYTHON="$(bash scripts/setup_python.sh)"
@@ -31,6 +35,15 @@ done
 # shellcheck disable=SC2086
 "$PYTHON" ../shared/bench/peers/env_throughput.py --envs $envs --backends sync64 --runs 3 --seconds 2 \
   --out bench-results/env_gymnasium.jsonl
+if [[ "${GYMNASIUM:-0}" == 1 ]]; then
+  # Hopper-v5 through the Gymnasium bridge vs the same SyncVectorEnv in a Python loop.
+  : > bench-results/env_bridge.jsonl
+  for run in 1 2 3; do
+    "$bin" bench env --env Hopper-v5 --num-envs 8 --steps 40000 --json | tee -a bench-results/env_bridge.jsonl
+  done
+  "$PYTHON" ../shared/bench/peers/env_throughput.py --envs Hopper-v5 --backends sync8 --runs 3 --seconds 2 \
+    --out bench-results/env_gymnasium.jsonl
+fi
 "$PYTHON" - <<'PY'
 import json, statistics
 ours = {}
@@ -49,4 +62,11 @@ for env, rates in ours.items():
     ratio = f"{m / g:.0f}×" if g else "–"
     gs = f"{g:,.0f}" if g else "–"
     print(f"| {env} | {m:,.0f} | {gs} | {ratio} |")
+import os
+if os.path.exists("bench-results/env_bridge.jsonl") and os.path.getsize("bench-results/env_bridge.jsonl"):
+    rates = [json.loads(l)["steps_per_sec"] for l in open("bench-results/env_bridge.jsonl")]
+    g = [json.loads(l) for l in open("bench-results/env_gymnasium.jsonl")]
+    g8 = [r["steps_per_s_median"] for r in g if r["env_id"] == "Hopper-v5" and r["num_envs"] == 8]
+    m = statistics.median(rates)
+    print(f"| Hopper-v5 (8 envs, bridge) | {m:,.0f} | {g8[-1]:,.0f} | {m / g8[-1]:.2f}× |")
 PY

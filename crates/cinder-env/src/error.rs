@@ -11,12 +11,14 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum EnvError {
     /// `make` was given an id that is not registered.
-    #[error("unknown environment id `{id}`{}", suggest(.suggestions))]
+    #[error("unknown environment id `{id}`{}{}", suggest(.suggestions), .hint.as_deref().map(|h| format!(". {h}")).unwrap_or_default())]
     UnknownEnv {
         /// The id that was asked for.
         id: String,
         /// Registered ids close to it, best first.
         suggestions: Vec<String>,
+        /// What else could make the id available (e.g. a cargo feature).
+        hint: Option<String>,
     },
     /// `step` was called before the first `reset`.
     #[error("step called before reset: call reset(seed) once before the first step")]
@@ -106,6 +108,11 @@ pub enum EnvError {
     /// The batch must be reset before it is stepped again.
     #[error("environment failed: {0}")]
     Env(String),
+    /// An exception in the Gymnasium bridge, or Python could not be set up: the Python message
+    /// and traceback, or what to run to fix the setup. The bridge stays usable; after a failed
+    /// step the batch must be reset.
+    #[error("Python (Gymnasium bridge): {0}")]
+    Python(String),
     /// `check_env` found violations of the environment contract.
     #[error("the environment breaks the VecEnv contract:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Check(Vec<String>),

@@ -10,6 +10,8 @@
 //! - [`wrappers`]: TimeLimit, RecordEpisodeStatistics, NormalizeObservation, NormalizeReward,
 //!   ClipAction, RescaleAction; stateful ones save their statistics ([`EnvState`]).
 //! - [`check_env`]: validates a user env against the contract.
+//! - `gymnasium` (feature `gymnasium`): any Gymnasium env through an embedded Python;
+//!   [`make`] falls back to it for ids it has no native env for.
 //!
 //! ```
 //! use cinder_env::{StepBatch, VecEnv, make};
@@ -36,6 +38,8 @@ pub mod burn_rl;
 mod check;
 mod env;
 mod error;
+#[cfg(feature = "gymnasium")]
+pub mod gymnasium;
 pub mod native;
 mod registry;
 pub mod space;

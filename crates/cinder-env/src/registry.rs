@@ -104,7 +104,9 @@ pub fn spec(id: &str) -> Result<EnvSpec> {
 }
 
 /// Makes `n_envs` copies of env `id` with its registered time limit, as
-/// `gymnasium.make_vec(id, n_envs)` would. `seed` is used by the first `reset(None)`.
+/// `gymnasium.make_vec(id, n_envs)` would. `seed` is used by the first `reset(None)`. Ids
+/// without a native env are made by Gymnasium through the bridge when the `gymnasium` feature
+/// is on (`cinder_env::gymnasium::GymnasiumVecEnv`; its time limit is Gymnasium's).
 ///
 /// ```
 /// use cinder_env::{StepBatch, VecEnv, make, space::ActionBuffer};
@@ -133,7 +135,9 @@ pub fn make_with(
     seed: Option<u64>,
     options: &MakeOptions,
 ) -> Result<Box<dyn VecEnv>> {
-    let spec = spec(id)?;
+    let Ok(spec) = spec(id) else {
+        return make_other(id, n_envs, seed, options);
+    };
     if let Some(key) = options
         .kwargs
         .keys()
@@ -195,6 +199,43 @@ pub fn make_with(
     }
 }
 
+/// Ids without a native env go to Gymnasium when the `gymnasium` feature is on.
+#[cfg(feature = "gymnasium")]
+fn make_other(
+    id: &str,
+    n_envs: usize,
+    seed: Option<u64>,
+    options: &MakeOptions,
+) -> Result<Box<dyn VecEnv>> {
+    let gym_ids = crate::gymnasium::registered_ids()?;
+    if !gym_ids.iter().any(|g| g == id) {
+        let mut known: Vec<&str> = ids();
+        known.extend(gym_ids.iter().map(String::as_str));
+        return Err(EnvError::UnknownEnv {
+            id: id.to_string(),
+            suggestions: suggestions(id, &known),
+            hint: None,
+        });
+    }
+    let mut kwargs = options.kwargs.clone();
+    if let Some(limit) = options.max_episode_steps {
+        kwargs.insert("max_episode_steps".into(), serde_json::json!(limit));
+    }
+    Ok(Box::new(crate::gymnasium::GymnasiumVecEnv::new(
+        id, n_envs, seed, &kwargs,
+    )?))
+}
+
+#[cfg(not(feature = "gymnasium"))]
+fn make_other(
+    id: &str,
+    _n_envs: usize,
+    _seed: Option<u64>,
+    _options: &MakeOptions,
+) -> Result<Box<dyn VecEnv>> {
+    Err(unknown(id))
+}
+
 fn boxed<D: Dynamics>(d: D, n: usize, seed: Option<u64>, limit: usize) -> Result<Box<dyn VecEnv>> {
     Ok(Box::new(TimeLimit::new(
         NativeVecEnv::new(d, n)?.with_seed(seed),
@@ -236,9 +277,15 @@ impl Kwargs<'_> {
 }
 
 fn unknown(id: &str) -> EnvError {
+    let hint = (!cfg!(feature = "gymnasium")).then(|| {
+        "Other Gymnasium ids (e.g. Hopper-v5) need the `gymnasium` feature: run `bash scripts/setup_python.sh`, \
+         then build with `--features gymnasium`"
+            .to_string()
+    });
     EnvError::UnknownEnv {
         id: id.to_string(),
         suggestions: suggestions(id, &ids()),
+        hint,
     }
 }
 
@@ -301,11 +348,17 @@ mod tests {
 
     #[test]
     fn unknown_id_and_kwargs_errors_say_what_to_do() {
-        let err = make("CartPole-v0", 1, None).err().unwrap();
-        assert_eq!(
-            err.to_string(),
-            "unknown environment id `CartPole-v0`; did you mean CartPole-v1?"
+        // CartPole-v9 exists neither natively nor in Gymnasium.
+        let err = make("CartPole-v9", 1, None).err().unwrap();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("unknown environment id `CartPole-v9`; did you mean "),
+            "{msg}"
         );
+        assert!(msg.contains("CartPole-v1"), "{msg}");
+        if cfg!(not(feature = "gymnasium")) {
+            assert!(msg.contains("need the `gymnasium` feature"), "{msg}");
+        }
         let mut options = MakeOptions::default();
         options
             .kwargs

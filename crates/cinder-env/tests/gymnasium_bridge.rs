@@ -1,0 +1,280 @@
+//! The Gymnasium bridge (feature `gymnasium`): Pendulum and CartPole through Gymnasium equal
+//! the native envs step for step; MuJoCo envs keep their spaces, flags and final observations;
+//! Python errors arrive as Rust errors and leave the bridge usable.
+#![cfg(feature = "gymnasium")]
+
+use std::collections::BTreeMap;
+
+use cinder_env::gymnasium::{GymnasiumVecEnv, registered_ids, run_python};
+use cinder_env::native::{CartPole, Dynamics, EnvRng, NativeVecEnv, Pendulum};
+use cinder_env::wrappers::TimeLimit;
+use cinder_env::{
+    ActionBuffer, Actions, DType, EnvError, Space, StepBatch, VecEnv, check_env, make,
+};
+use rand::SeedableRng;
+
+fn no_kwargs() -> BTreeMap<String, serde_json::Value> {
+    BTreeMap::new()
+}
+
+fn close(a: f32, b: f32) -> bool {
+    (a - b).abs() <= 1e-5 * b.abs() + 1e-6
+}
+
+/// Steps the bridge and a native batch with the same actions; the native envs are put in the
+/// Gymnasium envs' states after every reset (the random numbers of a reset differ, the
+/// dynamics must not).
+fn bridge_equals_native<D: Dynamics>(dynamics: D, steps: usize, action_scale: f32) {
+    let n = 4;
+    let mut gym = GymnasiumVecEnv::new(D::ID, n, None, &no_kwargs()).unwrap();
+    assert_eq!(gym.max_episode_steps(), Some(D::MAX_EPISODE_STEPS));
+    assert_eq!(gym.observation_space(), &dynamics.observation_space());
+    assert_eq!(gym.action_space(), &dynamics.action_space());
+    let mut native = TimeLimit::new(
+        NativeVecEnv::new(dynamics, n).unwrap(),
+        D::MAX_EPISODE_STEPS,
+    )
+    .unwrap();
+    let d = gym.observation_space().flat_dim();
+    let (mut gym_obs, mut native_obs) = (vec![0.0; n * d], vec![0.0; n * d]);
+    gym.reset(Some(11), &mut gym_obs).unwrap();
+    native.reset(Some(11), &mut native_obs).unwrap();
+    let sync = |gym: &GymnasiumVecEnv,
+                native: &mut TimeLimit<NativeVecEnv<D>>,
+                i: usize,
+                obs: &mut [f32]| {
+        let state = D::state_from_slice(&gym.get_attr("state").unwrap()[i]).unwrap();
+        native.inner_mut().set_state(i, state, obs).unwrap();
+    };
+    for i in 0..n {
+        sync(&gym, &mut native, i, &mut native_obs[i * d..(i + 1) * d]);
+    }
+    assert!(gym_obs.iter().zip(&native_obs).all(|(a, b)| close(*a, *b)));
+    let space = gym.action_space().clone();
+    let mut rng = EnvRng::seed_from_u64(3);
+    let (mut gym_out, mut native_out) = (StepBatch::for_env(&gym), StepBatch::for_env(&native));
+    let mut ended = 0;
+    for t in 0..steps {
+        let mut actions = space.action_buffer(n);
+        space.sample_into(&mut rng, actions.as_mut());
+        if let ActionBuffer::Continuous(a) = &mut actions {
+            a.iter_mut().for_each(|x| *x *= action_scale); // out of range: both must clip alike
+        }
+        gym.step(actions.as_actions(), &mut gym_out).unwrap();
+        native.step(actions.as_actions(), &mut native_out).unwrap();
+        assert_eq!(gym_out.terminated, native_out.terminated, "step {t}");
+        assert_eq!(gym_out.truncated, native_out.truncated, "step {t}");
+        for i in 0..n {
+            assert!(
+                close(gym_out.rewards[i], native_out.rewards[i]),
+                "step {t} env {i} reward"
+            );
+            let (g, nat) = if gym_out.done(i) {
+                (gym_out.final_obs_row(i), native_out.final_obs_row(i))
+            } else {
+                (gym_out.obs_row(i), native_out.obs_row(i))
+            };
+            assert!(
+                g.iter().zip(nat).all(|(a, b)| close(*a, *b)),
+                "step {t} env {i}: {g:?} vs {nat:?}"
+            );
+            if gym_out.done(i) {
+                ended += 1;
+                sync(
+                    &gym,
+                    &mut native,
+                    i,
+                    &mut native_out.obs[i * d..(i + 1) * d],
+                );
+                assert_eq!(
+                    gym_out.obs_row(i),
+                    native_out.obs_row(i),
+                    "reset observation"
+                );
+            }
+        }
+    }
+    assert!(
+        ended >= n,
+        "{}: episodes must end during the comparison ({ended})",
+        D::ID
+    );
+}
+
+#[test]
+fn pendulum_through_gymnasium_equals_native() {
+    // 450 steps: two truncations per env, actions up to 3× the torque limit.
+    bridge_equals_native(Pendulum::default(), 450, 3.0);
+}
+
+#[test]
+fn cartpole_through_gymnasium_equals_native() {
+    bridge_equals_native(CartPole::default(), 300, 1.0);
+}
+
+#[test]
+fn mujoco_envs_keep_spaces_flags_and_final_observations() {
+    // Hopper falls after about 20 random steps: a 20-step limit gives both endings.
+    for (id, obs_dim, act_dim, limit) in [("Hopper-v5", 11, 3, 20), ("HalfCheetah-v5", 17, 6, 40)] {
+        let n = 3;
+        let mut kwargs = no_kwargs();
+        kwargs.insert("max_episode_steps".into(), serde_json::json!(limit));
+        let mut env = GymnasiumVecEnv::new(id, n, None, &kwargs).unwrap();
+        let Space::Box(obs) = env.observation_space().clone() else {
+            panic!("{id}: Box observations")
+        };
+        assert_eq!((obs.dim(), obs.dtype), (obs_dim, DType::F64), "{id}");
+        assert!(obs.low.iter().all(|l| l.is_infinite()));
+        let Space::Box(act) = env.action_space().clone() else {
+            panic!("{id}: Box actions")
+        };
+        assert_eq!((act.dim(), act.dtype), (act_dim, DType::F32), "{id}");
+        assert!(act.low.iter().all(|&l| l == -1.0) && act.high.iter().all(|&h| h == 1.0));
+        assert_eq!(env.max_episode_steps(), Some(limit));
+
+        let actions: Vec<ActionBuffer> = {
+            let mut rng = EnvRng::seed_from_u64(1);
+            (0..120)
+                .map(|_| {
+                    let mut a = env.action_space().action_buffer(n);
+                    env.action_space().sample_into(&mut rng, a.as_mut());
+                    a
+                })
+                .collect()
+        };
+        let run = |env: &mut GymnasiumVecEnv| {
+            let mut obs = vec![0.0; n * obs_dim];
+            env.reset(Some(5), &mut obs).unwrap();
+            let mut out = StepBatch::for_env(env);
+            let mut record = vec![obs];
+            let (mut terminated, mut truncated) = (0, 0);
+            for a in &actions {
+                env.step(a.as_actions(), &mut out).unwrap();
+                for i in 0..n {
+                    terminated += out.terminated[i] as usize;
+                    truncated += (out.truncated[i] && !out.terminated[i]) as usize;
+                    if out.done(i) {
+                        assert!(out.final_obs_row(i).iter().all(|x| x.is_finite()));
+                        assert_ne!(
+                            out.final_obs_row(i),
+                            out.obs_row(i),
+                            "final observation ≠ reset observation"
+                        );
+                    }
+                }
+                record.push(out.obs.clone());
+                record.push(
+                    out.final_obs
+                        .iter()
+                        .zip(0..)
+                        .map(|(x, j)| if out.done(j / obs_dim) { *x } else { 0.0 })
+                        .collect(),
+                );
+            }
+            (record, terminated, truncated)
+        };
+        let (first, terminated, truncated) = run(&mut env);
+        assert!(truncated > 0, "{id}: the {limit}-step limit truncates");
+        if id == "Hopper-v5" {
+            assert!(terminated > 0, "Hopper falls under random actions");
+        } else {
+            assert_eq!(terminated, 0, "HalfCheetah never terminates");
+        }
+        let mut again = GymnasiumVecEnv::new(id, n, None, &kwargs).unwrap();
+        assert_eq!(
+            run(&mut again).0,
+            first,
+            "{id}: same seed and actions, same run"
+        );
+    }
+}
+
+#[test]
+fn bridge_passes_check_env_and_make_falls_back_to_it() {
+    let mut env = make("Hopper-v5", 2, Some(0)).unwrap();
+    assert_eq!(env.observation_space().flat_dim(), 11);
+    let mut fresh = GymnasiumVecEnv::new("CartPole-v1", 2, None, &no_kwargs()).unwrap();
+    check_env(&mut fresh, 1, 60).unwrap();
+    let mut obs = vec![0.0; 22];
+    env.reset(Some(0), &mut obs).unwrap();
+    let mut row = vec![0.0; 11];
+    env.reset_env(1, &mut row).unwrap();
+    assert!(
+        registered_ids()
+            .unwrap()
+            .iter()
+            .any(|id| id == "Walker2d-v5")
+    );
+}
+
+#[test]
+fn python_errors_become_rust_errors_and_the_bridge_stays_usable() {
+    // Unknown id: suggestions from the native and the Gymnasium registries.
+    let err = make("Hoper-v5", 1, None).err().unwrap();
+    assert!(err.to_string().contains("did you mean Hopper-v5"), "{err}");
+    // Bad keyword argument: Gymnasium's TypeError with its traceback.
+    let mut kwargs = no_kwargs();
+    kwargs.insert("gravity".into(), serde_json::json!(3.0));
+    let err = GymnasiumVecEnv::new("Pendulum-v1", 1, None, &kwargs).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, EnvError::Python(_)));
+    assert!(
+        msg.contains("Traceback") && msg.contains("TypeError") && msg.contains("gravity"),
+        "{msg}"
+    );
+    // An env that fails mid-episode.
+    run_python(
+        r#"
+import gymnasium as gym
+import numpy as np
+
+class FailsOnThirdStep(gym.Env):
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+    def step(self, action):
+        self.t += 1
+        if self.t == 3:
+            raise RuntimeError("the simulator lost its footing")
+        return np.full(2, 0.1 * self.t, np.float32), 1.0, False, False, {}
+
+gym.register("CinderFailsOnThirdStep-v0", entry_point=FailsOnThirdStep, max_episode_steps=50)
+"#,
+    )
+    .unwrap();
+    let mut env = make("CinderFailsOnThirdStep-v0", 2, Some(0)).unwrap();
+    let mut obs = vec![0.0; 4];
+    let mut out = StepBatch::for_env(&*env);
+    for round in 0..2 {
+        env.reset(Some(round), &mut obs).unwrap();
+        env.step(Actions::Discrete(&[0, 1]), &mut out).unwrap();
+        env.step(Actions::Discrete(&[1, 0]), &mut out).unwrap();
+        assert!((out.obs[0] - 0.2).abs() < 1e-6);
+        let err = env.step(Actions::Discrete(&[0, 0]), &mut out).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("RuntimeError: the simulator lost its footing") && msg.contains("line"),
+            "{msg}"
+        );
+        assert_eq!(
+            env.step(Actions::Discrete(&[0, 0]), &mut out),
+            Err(EnvError::NotReset)
+        );
+    }
+    // Invalid actions are caught before Python sees them.
+    env.reset(Some(0), &mut obs).unwrap();
+    assert!(matches!(
+        env.step(Actions::Discrete(&[0, 2]), &mut out),
+        Err(EnvError::ActionOutOfRange {
+            env: 1,
+            action: 2,
+            n: 2
+        })
+    ));
+    // Python code errors too.
+    let err = run_python("raise ValueError('nope')").unwrap_err();
+    assert!(err.to_string().contains("ValueError: nope"), "{err}");
+}
