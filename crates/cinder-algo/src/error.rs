@@ -1,0 +1,35 @@
+//! The error type of cinder-algo.
+
+use thiserror::Error;
+
+/// Bad input to an algorithm routine.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum AlgoError {
+    /// A buffer does not have the `[T, N]` size the others have.
+    #[error("{what} has {got} values, expected {expected} (T {steps} × N {num_envs})")]
+    Shape {
+        /// Which buffer.
+        what: &'static str,
+        /// Values expected.
+        expected: usize,
+        /// Values found.
+        got: usize,
+        /// Rollout length T.
+        steps: usize,
+        /// Number of envs N.
+        num_envs: usize,
+    },
+    /// A hyperparameter outside its range.
+    #[error("{name} = {value} is outside {range}")]
+    Hyperparameter {
+        /// SB3-style name.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+        /// The accepted range.
+        range: &'static str,
+    },
+}
+
+/// `Result` with [`AlgoError`].
+pub type Result<T, E = AlgoError> = std::result::Result<T, E>;
