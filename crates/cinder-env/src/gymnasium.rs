@@ -23,7 +23,7 @@ use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn};
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -216,6 +216,55 @@ fn to_space(info: SpaceInfo) -> Result<Space> {
     Ok(Space::Box(BoxSpace::with_shape(low, high, shape, dtype)?))
 }
 
+/// Copies a numpy array of float32 or float64 (any shape, any strides) into `dst`, converting
+/// to f32.
+fn copy_as_f32(what: &str, array: &Bound<'_, PyAny>, dst: &mut [f32]) -> Result<()> {
+    let wrong = |got: usize| {
+        EnvError::Python(format!(
+            "{what} from Gymnasium: {got} values, expected {}",
+            dst.len()
+        ))
+    };
+    if let Ok(a) = array.extract::<PyReadonlyArrayDyn<f64>>() {
+        let a = a.as_array();
+        if a.len() != dst.len() {
+            return Err(wrong(a.len()));
+        }
+        dst.iter_mut()
+            .zip(a.iter())
+            .for_each(|(d, &x)| *d = x as f32);
+    } else if let Ok(a) = array.extract::<PyReadonlyArrayDyn<f32>>() {
+        let a = a.as_array();
+        if a.len() != dst.len() {
+            return Err(wrong(a.len()));
+        }
+        dst.iter_mut().zip(a.iter()).for_each(|(d, &x)| *d = x);
+    } else {
+        return Err(EnvError::Python(format!(
+            "{what} from Gymnasium: expected a float32 or float64 numpy array, got {}",
+            array.get_type()
+        )));
+    }
+    Ok(())
+}
+
+/// Copies a numpy bool array into `dst`.
+fn copy_bools(what: &str, array: &Bound<'_, PyAny>, dst: &mut [bool]) -> Result<()> {
+    let a: PyReadonlyArrayDyn<bool> = array
+        .extract()
+        .map_err(|e| EnvError::Python(format!("{what} from Gymnasium: {e}")))?;
+    let a = a.as_array();
+    if a.len() != dst.len() {
+        return Err(EnvError::Python(format!(
+            "{what} from Gymnasium: {} values, expected {}",
+            a.len(),
+            dst.len()
+        )));
+    }
+    dst.iter_mut().zip(a.iter()).for_each(|(d, &x)| *d = x);
+    Ok(())
+}
+
 fn slice_of<'a, T: numpy::Element>(what: &str, a: &'a PyReadonlyArray1<'_, T>) -> Result<&'a [T]> {
     a.as_slice()
         .map_err(|e| EnvError::Python(format!("{what} from Gymnasium: {e}")))
@@ -376,25 +425,18 @@ impl VecEnv for GymnasiumVecEnv {
                 Actions::Continuous(a) => PyArray1::from_slice(py, a).into_any(),
                 Actions::Discrete(a) => PyArray1::from_slice(py, a).into_any(),
             };
-            type Stepped<'py> = (
-                PyReadonlyArray2<'py, f32>,
-                PyReadonlyArray1<'py, f32>,
-                PyReadonlyArray1<'py, bool>,
-                PyReadonlyArray1<'py, bool>,
-                Option<PyReadonlyArray2<'py, f32>>,
-            );
-            let (obs, rewards, terminated, truncated, fin): Stepped<'_> = self
+            let stepped = self
                 .bridge
                 .bind(py)
                 .call_method1("step", (actions,))
-                .and_then(|r| r.extract())
                 .map_err(|e| python_error(py, e))?;
-            self.copy_obs(&obs, &mut out.obs)?;
-            out.rewards.copy_from_slice(slice_of("rewards", &rewards)?);
-            out.terminated
-                .copy_from_slice(slice_of("terminated", &terminated)?);
-            out.truncated
-                .copy_from_slice(slice_of("truncated", &truncated)?);
+            let item = |k: usize| stepped.get_item(k).map_err(|e| python_error(py, e));
+            copy_as_f32("observations", &item(0)?, &mut out.obs)?;
+            copy_as_f32("rewards", &item(1)?, &mut out.rewards)?;
+            copy_bools("terminated", &item(2)?, &mut out.terminated)?;
+            copy_bools("truncated", &item(3)?, &mut out.truncated)?;
+            let fin: Option<PyReadonlyArray2<f32>> =
+                item(4)?.extract().map_err(|e| python_error(py, e))?;
             if let Some(fin) = fin {
                 self.copy_obs(&fin, &mut out.final_obs)?;
             }
