@@ -2,9 +2,15 @@
 
 use thiserror::Error;
 
-/// Bad input to an algorithm routine.
+/// Bad input to an algorithm routine, or an environment failure.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum AlgoError {
+    /// The environment failed or refused the input.
+    #[error(transparent)]
+    Env(#[from] cinder_env::EnvError),
+    /// A combination the algorithms do not handle (e.g. discrete observations).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
     /// A buffer does not have the `[T, N]` size the others have.
     #[error("{what} has {got} values, expected {expected} (T {steps} × N {num_envs})")]
     Shape {

@@ -1,0 +1,224 @@
+//! Rollout collection: a policy acting in a [`VecEnv`] for `T` steps, recorded as `[T, N, …]`
+//! host buffers with everything the updates need (log-probs and values at collection time, the
+//! value of the state each step led to for GAE).
+
+use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use cinder_env::{ActionBuffer, Actions, EpisodeRecord, Space, StepBatch, VecEnv};
+use cinder_policy::{ActionDistribution, Dist, Policy, ValueMlp};
+use rand::Rng;
+
+use crate::error::{AlgoError, Result};
+
+/// Turns a batch of sampled actions into host values for the env.
+pub trait HostActions {
+    /// The actions as an env action buffer (`[N, action_dim]` continuous or `[N]` discrete).
+    fn to_host(&self) -> ActionBuffer;
+}
+
+impl<B: Backend> HostActions for Tensor<B, 2> {
+    fn to_host(&self) -> ActionBuffer {
+        ActionBuffer::Continuous(self.clone().into_data().iter::<f32>().collect())
+    }
+}
+
+impl<B: Backend> HostActions for Tensor<B, 1, Int> {
+    fn to_host(&self) -> ActionBuffer {
+        ActionBuffer::Discrete(self.clone().into_data().iter::<i64>().collect())
+    }
+}
+
+/// `T` steps of `N` envs, step-major on the host.
+///
+/// # Shapes
+/// - `obs`: `[T, N, obs_dim]` — the observation each action was taken in
+/// - `actions`: `[T, N, action_dim]` continuous (the **unclipped** samples, which the log-probs
+///   belong to; the env received them clipped to its bounds) or `[T, N]` discrete
+/// - `log_probs`, `values`, `next_values`, `rewards`, `terminated`, `truncated`: `[T, N]`
+///
+/// `next_values[t, i]` is V of the state step `t` led to: of the next observation, or of the
+/// final observation when the episode ended in that step — what [`gae`](crate::gae) takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollout {
+    /// Steps T.
+    pub num_steps: usize,
+    /// Envs N.
+    pub num_envs: usize,
+    /// Values per observation.
+    pub obs_dim: usize,
+    /// Observations.
+    pub obs: Vec<f32>,
+    /// Actions as sampled.
+    pub actions: ActionBuffer,
+    /// log π(a | s) at collection.
+    pub log_probs: Vec<f32>,
+    /// V(s) at collection.
+    pub values: Vec<f32>,
+    /// V(s') of the state each step led to.
+    pub next_values: Vec<f32>,
+    /// Rewards (as the env stack returns them, e.g. normalised).
+    pub rewards: Vec<f32>,
+    /// Terminal steps.
+    pub terminated: Vec<bool>,
+    /// Truncated steps.
+    pub truncated: Vec<bool>,
+    /// Episodes that ended during the rollout (filled when the env stack records them).
+    pub episodes: Vec<EpisodeRecord>,
+}
+
+/// Steps a [`VecEnv`] with a policy, carrying the current observations from one rollout to
+/// the next.
+#[derive(Debug, Clone)]
+pub struct RolloutCollector {
+    obs: Vec<f32>,
+    out: StepBatch,
+    obs_dim: usize,
+    bounds: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+impl RolloutCollector {
+    /// Resets `env` with `seed` and keeps its first observations.
+    ///
+    /// # Errors
+    /// If the observation space is not a box, or the reset fails.
+    pub fn new(env: &mut dyn VecEnv, seed: u64) -> Result<Self> {
+        let obs_dim = match env.observation_space() {
+            Space::Box(b) => b.dim(),
+            other => {
+                return Err(AlgoError::Unsupported(format!(
+                    "observation space {other}: the learners take Box observations"
+                )));
+            }
+        };
+        let bounds = env.action_space().as_box().map(|b| {
+            let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+            (f(&b.low), f(&b.high))
+        });
+        let mut obs = vec![0.0; env.num_envs() * obs_dim];
+        env.reset(Some(seed), &mut obs)?;
+        Ok(Self {
+            out: StepBatch::new(env.num_envs(), obs_dim),
+            obs,
+            obs_dim,
+            bounds,
+        })
+    }
+
+    /// The observations the next rollout starts from (`[N, obs_dim]`).
+    pub fn observations(&self) -> &[f32] {
+        &self.obs
+    }
+
+    /// Collects `num_steps` steps: per step one forward pass of the policy and of the value
+    /// net on the batch, one read-back, one env step. Actions are sampled with `rng`.
+    ///
+    /// # Errors
+    /// Env errors (e.g. a Gymnasium exception), or a policy whose action kind does not match
+    /// the env.
+    pub fn collect<B, P, R>(
+        &mut self,
+        env: &mut dyn VecEnv,
+        policy: &P,
+        value: &ValueMlp<B>,
+        num_steps: usize,
+        rng: &mut R,
+        device: &B::Device,
+    ) -> Result<Rollout>
+    where
+        B: Backend,
+        P: Policy<B>,
+        <Dist<P::Family, B> as ActionDistribution<B>>::Actions: HostActions,
+        R: Rng + ?Sized,
+    {
+        let n = env.num_envs();
+        let d = self.obs_dim;
+        let mut rollout = Rollout {
+            num_steps,
+            num_envs: n,
+            obs_dim: d,
+            obs: Vec::with_capacity(num_steps * n * d),
+            actions: env.action_space().action_buffer(0),
+            log_probs: Vec::with_capacity(num_steps * n),
+            values: Vec::with_capacity(num_steps * n),
+            next_values: vec![0.0; num_steps * n],
+            rewards: Vec::with_capacity(num_steps * n),
+            terminated: Vec::with_capacity(num_steps * n),
+            truncated: Vec::with_capacity(num_steps * n),
+            episodes: Vec::new(),
+        };
+        // Final observations of episodes that ended, evaluated in one batch at the end.
+        let mut finals: Vec<(usize, Vec<f32>)> = Vec::new();
+        let mut env_actions = Vec::new();
+        for t in 0..num_steps {
+            let obs = Tensor::<B, 2>::from_data(TensorData::new(self.obs.clone(), [n, d]), device);
+            let dist = policy.distribution(obs.clone());
+            let actions = dist.sample(rng);
+            let log_probs = dist.log_prob(actions.clone());
+            let values = value.forward(obs);
+            let host = actions.to_host();
+            rollout
+                .log_probs
+                .extend(log_probs.into_data().iter::<f32>());
+            rollout.values.extend(values.into_data().iter::<f32>());
+            let step_actions = match (&host, &self.bounds) {
+                (ActionBuffer::Continuous(a), Some((low, high))) => {
+                    let dim = low.len();
+                    env_actions.clear();
+                    env_actions.extend(
+                        a.iter()
+                            .enumerate()
+                            .map(|(j, &x)| x.clamp(low[j % dim], high[j % dim])),
+                    );
+                    Actions::Continuous(&env_actions)
+                }
+                (buffer, _) => buffer.as_actions(),
+            };
+            env.step(step_actions, &mut self.out)?;
+            rollout.obs.extend_from_slice(&self.obs);
+            match (&mut rollout.actions, host) {
+                (ActionBuffer::Continuous(all), ActionBuffer::Continuous(a)) => all.extend(a),
+                (ActionBuffer::Discrete(all), ActionBuffer::Discrete(a)) => all.extend(a),
+                _ => {
+                    return Err(AlgoError::Unsupported(
+                        "the policy's action kind does not match the env's action space".into(),
+                    ));
+                }
+            }
+            rollout.rewards.extend_from_slice(&self.out.rewards);
+            rollout.terminated.extend_from_slice(&self.out.terminated);
+            rollout.truncated.extend_from_slice(&self.out.truncated);
+            rollout.episodes.extend_from_slice(&self.out.episodes);
+            for i in (0..n).filter(|&i| self.out.done(i)) {
+                finals.push((t * n + i, self.out.final_obs_row(i).to_vec()));
+            }
+            self.obs.copy_from_slice(&self.out.obs);
+        }
+        // V(s') = V(obs_{t+1}) where the episode goes on (the last step bootstraps from the
+        // observations the next rollout starts from), V(final_obs) where it ended.
+        let last = value.forward(Tensor::<B, 2>::from_data(
+            TensorData::new(self.obs.clone(), [n, d]),
+            device,
+        ));
+        let last: Vec<f32> = last.into_data().iter::<f32>().collect();
+        for (k, next) in rollout.next_values.iter_mut().enumerate() {
+            *next = if k + n < num_steps * n {
+                rollout.values[k + n]
+            } else {
+                last[k % n]
+            };
+        }
+        if !finals.is_empty() {
+            let rows: Vec<f32> = finals
+                .iter()
+                .flat_map(|(_, row)| row.iter().copied())
+                .collect();
+            let v = value.forward(Tensor::<B, 2>::from_data(
+                TensorData::new(rows, [finals.len(), d]),
+                device,
+            ));
+            for ((k, _), v) in finals.iter().zip(v.into_data().iter::<f32>()) {
+                rollout.next_values[*k] = v;
+            }
+        }
+        Ok(rollout)
+    }
+}

@@ -1,0 +1,197 @@
+//! Rollout collection: buffers line up with what the env and the networks give when replayed.
+
+use burn::backend::Flex;
+use burn::tensor::{Int, Tensor, TensorData};
+use cinder_algo::{RolloutCollector, gae};
+use cinder_env::native::{CartPole, NativeVecEnv, Pendulum};
+use cinder_env::wrappers::{RecordEpisodeStatistics, TimeLimit};
+use cinder_env::{ActionBuffer, Actions, StepBatch, VecEnv};
+use cinder_policy::{
+    ActionDistribution, CategoricalMlpPolicyConfig, GaussianMlpPolicyConfig, Policy, ValueMlpConfig,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+type B = Flex;
+
+fn pendulum(n: usize) -> TimeLimit<NativeVecEnv<Pendulum>> {
+    TimeLimit::new(NativeVecEnv::new(Pendulum::default(), n).unwrap(), 200).unwrap()
+}
+
+#[test]
+fn gaussian_rollout_matches_a_replay_of_its_actions() {
+    let device = Default::default();
+    let (n, t_len) = (3, 230); // crosses the 200-step truncation
+    // A wide policy (σ = e² ≈ 7.4) samples far outside Pendulum's ±2: stored unclipped, sent clipped.
+    let policy = GaussianMlpPolicyConfig::new(3, 1)
+        .with_log_std_init(2.0)
+        .init::<B>(1, &device)
+        .unwrap();
+    let value = ValueMlpConfig::new(3).init::<B>(2, &device).unwrap();
+    let mut env = pendulum(n);
+    let mut collector = RolloutCollector::new(&mut env, 7).unwrap();
+    let mut rng = StdRng::seed_from_u64(3);
+    let r = collector
+        .collect(&mut env, &policy, &value, t_len, &mut rng, &device)
+        .unwrap();
+    assert_eq!((r.num_steps, r.num_envs, r.obs_dim), (t_len, n, 3));
+    assert_eq!(r.obs.len(), t_len * n * 3);
+    let ActionBuffer::Continuous(actions) = &r.actions else {
+        panic!("continuous actions")
+    };
+    assert_eq!(actions.len(), t_len * n);
+    assert!(
+        actions.iter().any(|a| a.abs() > 2.0),
+        "unclipped samples are kept"
+    );
+
+    // Replay the clipped actions on a twin env: same observations, rewards, flags, and the
+    // value of every final observation in next_values.
+    let mut twin = pendulum(n);
+    let mut obs = vec![0.0; n * 3];
+    twin.reset(Some(7), &mut obs).unwrap();
+    let mut out = StepBatch::for_env(&twin);
+    let v = |rows: Vec<f32>| -> Vec<f32> {
+        let k = rows.len() / 3;
+        value
+            .forward(Tensor::from_data(TensorData::new(rows, [k, 3]), &device))
+            .into_data()
+            .iter::<f32>()
+            .collect()
+    };
+    let mut truncations = 0;
+    for t in 0..t_len {
+        assert_eq!(
+            &r.obs[t * n * 3..(t + 1) * n * 3],
+            &obs[..],
+            "obs at step {t}"
+        );
+        let clipped: Vec<f32> = actions[t * n..(t + 1) * n]
+            .iter()
+            .map(|a| a.clamp(-2.0, 2.0))
+            .collect();
+        twin.step(Actions::Continuous(&clipped), &mut out).unwrap();
+        assert_eq!(&r.rewards[t * n..(t + 1) * n], &out.rewards[..]);
+        assert_eq!(&r.truncated[t * n..(t + 1) * n], &out.truncated[..]);
+        for i in 0..n {
+            let want = if out.done(i) {
+                truncations += 1;
+                v(out.final_obs_row(i).to_vec())[0]
+            } else {
+                v(out.obs_row(i).to_vec())[0]
+            };
+            assert!(
+                (r.next_values[t * n + i] - want).abs() < 1e-5,
+                "next value ({t}, {i})"
+            );
+        }
+        obs.copy_from_slice(&out.obs);
+    }
+    assert_eq!(truncations, n);
+    assert_eq!(
+        collector.observations(),
+        &obs[..],
+        "the next rollout starts where this one ended"
+    );
+
+    // log-probs and values are those of the stored observations and actions.
+    let all_obs =
+        Tensor::<B, 2>::from_data(TensorData::new(r.obs.clone(), [t_len * n, 3]), &device);
+    let all_actions =
+        Tensor::<B, 2>::from_data(TensorData::new(actions.clone(), [t_len * n, 1]), &device);
+    let lp: Vec<f32> = policy
+        .distribution(all_obs.clone())
+        .log_prob(all_actions)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let vals: Vec<f32> = value.forward(all_obs).into_data().iter::<f32>().collect();
+    for k in 0..t_len * n {
+        assert!((lp[k] - r.log_probs[k]).abs() < 1e-4, "log-prob {k}");
+        assert!((vals[k] - r.values[k]).abs() < 1e-5, "value {k}");
+    }
+    // And the buffers feed GAE directly.
+    let adv = gae(
+        &r.rewards,
+        &r.values,
+        &r.next_values,
+        &r.terminated,
+        &r.truncated,
+        n,
+        0.99,
+        0.95,
+    )
+    .unwrap();
+    assert!(adv.advantages.iter().all(|a| a.is_finite()));
+}
+
+#[test]
+fn categorical_rollout_records_episodes_and_is_reproducible() {
+    let device = Default::default();
+    let policy = CategoricalMlpPolicyConfig::new(4, 2)
+        .init::<B>(1, &device)
+        .unwrap();
+    let value = ValueMlpConfig::new(4).init::<B>(2, &device).unwrap();
+    let run = || {
+        let mut env = RecordEpisodeStatistics::new(
+            TimeLimit::new(NativeVecEnv::new(CartPole::default(), 4).unwrap(), 500).unwrap(),
+            100,
+        )
+        .unwrap();
+        let mut collector = RolloutCollector::new(&mut env, 1).unwrap();
+        let mut rng = StdRng::seed_from_u64(9);
+        let first = collector
+            .collect(&mut env, &policy, &value, 64, &mut rng, &device)
+            .unwrap();
+        let second = collector
+            .collect(&mut env, &policy, &value, 64, &mut rng, &device)
+            .unwrap();
+        (first, second)
+    };
+    let (a, b) = run();
+    assert_eq!(run(), (a.clone(), b.clone()), "same seeds, same rollouts");
+    let ActionBuffer::Discrete(actions) = &a.actions else {
+        panic!("discrete actions")
+    };
+    assert!(actions.iter().all(|&x| x == 0 || x == 1));
+    assert!(
+        !a.episodes.is_empty(),
+        "random CartPole episodes end within 64 steps"
+    );
+    let ended = a.terminated.iter().filter(|&&x| x).count();
+    assert_eq!(ended, a.episodes.len());
+    for ep in &a.episodes {
+        assert!((ep.episodic_return - ep.episodic_length as f64).abs() < 1e-9);
+    }
+    // Log-probs of the stored actions under the policy.
+    let obs = Tensor::<B, 2>::from_data(TensorData::new(a.obs.clone(), [64 * 4, 4]), &device);
+    let acts = Tensor::<B, 1, Int>::from_data(TensorData::new(actions.clone(), [64 * 4]), &device);
+    let lp: Vec<f32> = policy
+        .distribution(obs)
+        .log_prob(acts)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    assert!(
+        lp.iter()
+            .zip(&a.log_probs)
+            .all(|(x, y)| (x - y).abs() < 1e-5)
+    );
+    assert_ne!(a.obs, b.obs);
+}
+
+#[test]
+fn mismatched_policy_and_env_is_an_error() {
+    let device = Default::default();
+    let policy = CategoricalMlpPolicyConfig::new(3, 2)
+        .init::<B>(1, &device)
+        .unwrap();
+    let value = ValueMlpConfig::new(3).init::<B>(2, &device).unwrap();
+    let mut env = pendulum(2);
+    let mut collector = RolloutCollector::new(&mut env, 0).unwrap();
+    let mut rng = StdRng::seed_from_u64(0);
+    let err = collector
+        .collect(&mut env, &policy, &value, 4, &mut rng, &device)
+        .unwrap_err();
+    assert!(err.to_string().contains("discrete"), "{err}");
+}
