@@ -8,6 +8,9 @@ pub enum AlgoError {
     /// The environment failed or refused the input.
     #[error(transparent)]
     Env(#[from] cinder_env::EnvError),
+    /// A loss or gradient came out NaN or infinite; the parameters were left as they were.
+    #[error("non-finite value: {0}")]
+    NonFinite(String),
     /// A combination the algorithms do not handle (e.g. discrete observations).
     #[error("unsupported: {0}")]
     Unsupported(String),

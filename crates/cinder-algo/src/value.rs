@@ -1,0 +1,178 @@
+//! The value function fit: minibatch Adam on the GAE returns for a number of epochs
+//! (sb3-contrib TRPO's critic update), and explained variance.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use cinder_policy::ValueMlp;
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+use crate::error::AlgoError;
+
+/// Hyperparameters of the value fit; names and defaults as sb3-contrib's TRPO.
+#[derive(Config, Debug, PartialEq)]
+pub struct ValueFitConfig {
+    /// Passes over the rollout per update (`n_critic_updates`).
+    #[config(default = 10)]
+    pub n_critic_updates: usize,
+    /// Adam learning rate.
+    #[config(default = 1e-3)]
+    pub learning_rate: f64,
+    /// Minibatch size (`batch_size`); the last minibatch of a pass may be smaller.
+    #[config(default = 128)]
+    pub batch_size: usize,
+    /// Adam's ε (PyTorch's default, which SB3 uses).
+    #[config(default = 1e-8)]
+    pub adam_epsilon: f32,
+}
+
+impl ValueFitConfig {
+    /// Checks the ranges.
+    ///
+    /// # Errors
+    /// [`AlgoError::Hyperparameter`] naming the field.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |name, value: f64, range| Err(AlgoError::Hyperparameter { name, value, range });
+        if self.n_critic_updates == 0 {
+            return bad("n_critic_updates", 0.0, "≥ 1");
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", 0.0, "≥ 1");
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate", self.learning_rate, "(0, ∞)");
+        }
+        if !(self.adam_epsilon > 0.0) {
+            return bad("adam_epsilon", self.adam_epsilon as f64, "(0, ∞)");
+        }
+        Ok(())
+    }
+}
+
+/// What a value fit did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValueFitStats {
+    /// Mean squared error over the minibatches of the last pass (`losses/value_loss`).
+    pub value_loss: f64,
+    /// Gradient steps taken.
+    pub steps: usize,
+}
+
+/// Fits a [`ValueMlp`] by minibatch Adam, keeping the optimizer state across updates (it is
+/// part of a checkpoint).
+pub struct ValueFitter<B: AutodiffBackend> {
+    config: ValueFitConfig,
+    optimizer: OptimizerAdaptor<Adam, ValueMlp<B>, B>,
+}
+
+impl<B: AutodiffBackend> ValueFitter<B> {
+    /// A fitter with a fresh Adam state.
+    ///
+    /// # Errors
+    /// An invalid config.
+    pub fn new(config: ValueFitConfig) -> crate::Result<Self> {
+        config.validate()?;
+        let optimizer = AdamConfig::new().with_epsilon(config.adam_epsilon).init();
+        Ok(Self { config, optimizer })
+    }
+
+    /// The config.
+    pub fn config(&self) -> &ValueFitConfig {
+        &self.config
+    }
+
+    /// Fits `value` to `returns` for `n_critic_updates` passes over the data in minibatches
+    /// drawn by `rng`, and returns the fitted network.
+    ///
+    /// # Shapes
+    /// `obs`: `[M, obs_dim]` row-major; `returns`: `[M]`.
+    ///
+    /// # Errors
+    /// Mismatched sizes. A non-finite loss stops the fit and returns the network as it was
+    /// before the failing step ([`AlgoError::NonFinite`]).
+    pub fn fit<R: Rng + ?Sized>(
+        &mut self,
+        mut value: ValueMlp<B>,
+        obs: &[f32],
+        returns: &[f32],
+        rng: &mut R,
+    ) -> crate::Result<(ValueMlp<B>, ValueFitStats)> {
+        let m = returns.len();
+        if m == 0 || obs.len() % m != 0 {
+            return Err(AlgoError::Shape {
+                what: "value-fit observations",
+                expected: m,
+                got: obs.len(),
+                steps: m,
+                num_envs: 1,
+            });
+        }
+        let d = obs.len() / m;
+        let device = value.devices().into_iter().next().unwrap_or_default();
+        let all_obs = Tensor::<B, 2>::from_data(TensorData::new(obs.to_vec(), [m, d]), &device);
+        let all_returns =
+            Tensor::<B, 1>::from_data(TensorData::new(returns.to_vec(), [m]), &device);
+        let mut order: Vec<i64> = (0..m as i64).collect();
+        let mut steps = 0;
+        let mut last_pass_loss = 0.0;
+        for _ in 0..self.config.n_critic_updates {
+            order.shuffle(rng);
+            let mut pass_loss = 0.0;
+            let mut batches = 0;
+            for chunk in order.chunks(self.config.batch_size) {
+                let idx = Tensor::<B, 1, Int>::from_data(
+                    TensorData::new(chunk.to_vec(), [chunk.len()]),
+                    &device,
+                );
+                let predicted = value.forward(all_obs.clone().select(0, idx.clone()));
+                let target = all_returns.clone().select(0, idx);
+                let loss = (predicted - target).powi_scalar(2).mean();
+                let loss_value: f64 = loss.clone().into_scalar().elem();
+                if !loss_value.is_finite() {
+                    return Err(AlgoError::NonFinite(format!(
+                        "value loss is {loss_value} at step {steps}"
+                    )));
+                }
+                let grads = GradientsParams::from_grads(loss.backward(), &value);
+                value = self.optimizer.step(self.config.learning_rate, value, grads);
+                pass_loss += loss_value;
+                batches += 1;
+                steps += 1;
+            }
+            last_pass_loss = pass_loss / batches as f64;
+        }
+        Ok((
+            value,
+            ValueFitStats {
+                value_loss: last_pass_loss,
+                steps,
+            },
+        ))
+    }
+}
+
+/// `1 − Var(target − predicted) / Var(target)` (`losses/explained_variance`); NaN when the
+/// targets have no variance, as CleanRL and SB3 report it.
+pub fn explained_variance(predicted: &[f32], target: &[f32]) -> f64 {
+    fn variance(x: impl Iterator<Item = f64> + Clone) -> f64 {
+        let n = x.clone().count() as f64;
+        let mean = x.clone().sum::<f64>() / n;
+        x.map(|v| (v - mean) * (v - mean)).sum::<f64>() / n
+    }
+    let var_target = variance(target.iter().map(|&t| t as f64));
+    let var_residual = variance(
+        target
+            .iter()
+            .zip(predicted)
+            .map(|(&t, &p)| t as f64 - p as f64),
+    );
+    if var_target == 0.0 {
+        f64::NAN
+    } else {
+        1.0 - var_residual / var_target
+    }
+}

@@ -1,0 +1,93 @@
+//! The value fit learns a known function, is reproducible, and rejects bad input.
+
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{Tensor, TensorData};
+use cinder_algo::{AlgoError, ValueFitConfig, ValueFitter, explained_variance};
+use cinder_policy::{ValueMlp, ValueMlpConfig};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+type B = Autodiff<Flex>;
+
+fn data(m: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = StdRng::seed_from_u64(4);
+    let obs: Vec<f32> = (0..m * 3).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let targets = obs.chunks(3).map(|x| 2.0 * x[0] - x[1] + 0.5).collect();
+    (obs, targets)
+}
+
+fn predict(value: &ValueMlp<B>, obs: &[f32]) -> Vec<f32> {
+    let m = obs.len() / 3;
+    let t = Tensor::<B, 2>::from_data(TensorData::new(obs.to_vec(), [m, 3]), &Default::default());
+    value.forward(t).into_data().iter::<f32>().collect()
+}
+
+#[test]
+fn value_fit_learns_a_known_function_reproducibly() {
+    let (obs, targets) = data(512);
+    let fit = || {
+        let value = ValueMlpConfig::new(3)
+            .init::<B>(1, &Default::default())
+            .unwrap();
+        let before = predict(&value, &obs);
+        let mut fitter =
+            ValueFitter::<B>::new(ValueFitConfig::new().with_n_critic_updates(40)).unwrap();
+        let mut rng = StdRng::seed_from_u64(2);
+        let (value, stats) = fitter.fit(value, &obs, &targets, &mut rng).unwrap();
+        (before, predict(&value, &obs), stats)
+    };
+    let (before, after, stats) = fit();
+    let mse = |p: &[f32]| {
+        p.iter()
+            .zip(&targets)
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum::<f64>()
+            / 512.0
+    };
+    assert!(
+        mse(&after) < 0.05 * mse(&before),
+        "mse {} → {}",
+        mse(&before),
+        mse(&after)
+    );
+    assert_eq!(stats.steps, 40 * 4, "4 minibatches of 128 per pass");
+    assert!(stats.value_loss < 0.1, "{stats:?}");
+    assert!(explained_variance(&after, &targets) > 0.95);
+    let (_, again, _) = fit();
+    assert_eq!(after, again, "same seeds, same fit");
+}
+
+#[test]
+fn explained_variance_follows_its_definition() {
+    let target = [1.0, 2.0, 3.0, 4.0];
+    assert_eq!(explained_variance(&target, &target), 1.0);
+    assert_eq!(explained_variance(&[2.5; 4], &target), 0.0);
+    assert!(explained_variance(&[1.0; 4], &[3.0; 4]).is_nan());
+}
+
+#[test]
+fn bad_value_fit_input_is_refused() {
+    let err = ValueFitter::<B>::new(ValueFitConfig::new().with_batch_size(0))
+        .err()
+        .unwrap();
+    assert_eq!(err.to_string(), "batch_size = 0 is outside ≥ 1");
+    let err = ValueFitter::<B>::new(ValueFitConfig::new().with_learning_rate(-1.0))
+        .err()
+        .unwrap();
+    assert!(matches!(
+        err,
+        AlgoError::Hyperparameter {
+            name: "learning_rate",
+            ..
+        }
+    ));
+    let value = ValueMlpConfig::new(3)
+        .init::<B>(1, &Default::default())
+        .unwrap();
+    let mut fitter = ValueFitter::<B>::new(ValueFitConfig::new()).unwrap();
+    let err = fitter
+        .fit(value, &[0.0; 7], &[0.0; 2], &mut StdRng::seed_from_u64(0))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("value-fit observations"), "{err}");
+}
