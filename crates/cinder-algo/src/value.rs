@@ -46,7 +46,7 @@ impl ValueFitConfig {
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return bad("learning_rate", self.learning_rate, "(0, ∞)");
         }
-        if !(self.adam_epsilon > 0.0) {
+        if self.adam_epsilon.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             return bad("adam_epsilon", self.adam_epsilon as f64, "(0, ∞)");
         }
         Ok(())
@@ -102,7 +102,7 @@ impl<B: AutodiffBackend> ValueFitter<B> {
         rng: &mut R,
     ) -> crate::Result<(ValueMlp<B>, ValueFitStats)> {
         let m = returns.len();
-        if m == 0 || obs.len() % m != 0 {
+        if m == 0 || !obs.len().is_multiple_of(m) {
             return Err(AlgoError::Shape {
                 what: "value-fit observations",
                 expected: m,
