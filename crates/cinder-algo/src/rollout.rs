@@ -146,7 +146,8 @@ impl RolloutCollector {
             episodes: Vec::new(),
         };
         // Final observations of episodes that ended, evaluated in one batch at the end.
-        let mut finals: Vec<(usize, Vec<f32>)> = Vec::new();
+        let mut final_index: Vec<usize> = Vec::new();
+        let mut final_rows: Vec<f32> = Vec::new();
         let mut env_actions = Vec::new();
         for t in 0..num_steps {
             let obs = Tensor::<B, 2>::from_data(TensorData::new(self.obs.clone(), [n, d]), device);
@@ -188,17 +189,25 @@ impl RolloutCollector {
             rollout.truncated.extend_from_slice(&self.out.truncated);
             rollout.episodes.extend_from_slice(&self.out.episodes);
             for i in (0..n).filter(|&i| self.out.done(i)) {
-                finals.push((t * n + i, self.out.final_obs_row(i).to_vec()));
+                final_index.push(t * n + i);
+                final_rows.extend_from_slice(self.out.final_obs_row(i));
             }
             self.obs.copy_from_slice(&self.out.obs);
         }
         // V(s') = V(obs_{t+1}) where the episode goes on (the last step bootstraps from the
         // observations the next rollout starts from), V(final_obs) where it ended.
-        let last = value.forward(Tensor::<B, 2>::from_data(
-            TensorData::new(self.obs.clone(), [n, d]),
-            device,
-        ));
-        let last: Vec<f32> = last.into_data().iter::<f32>().collect();
+        // One forward pass for both: the last observations, then the final observations.
+        let ended = final_index.len();
+        final_rows.extend_from_slice(&self.obs);
+        let v: Vec<f32> = value
+            .forward(Tensor::<B, 2>::from_data(
+                TensorData::new(final_rows, [ended + n, d]),
+                device,
+            ))
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let (at_final, last) = v.split_at(ended);
         for (k, next) in rollout.next_values.iter_mut().enumerate() {
             *next = if k + n < num_steps * n {
                 rollout.values[k + n]
@@ -206,18 +215,8 @@ impl RolloutCollector {
                 last[k % n]
             };
         }
-        if !finals.is_empty() {
-            let rows: Vec<f32> = finals
-                .iter()
-                .flat_map(|(_, row)| row.iter().copied())
-                .collect();
-            let v = value.forward(Tensor::<B, 2>::from_data(
-                TensorData::new(rows, [finals.len(), d]),
-                device,
-            ));
-            for ((k, _), v) in finals.iter().zip(v.into_data().iter::<f32>()) {
-                rollout.next_values[*k] = v;
-            }
+        for (&k, &v) in final_index.iter().zip(at_final) {
+            rollout.next_values[k] = v;
         }
         Ok(rollout)
     }

@@ -23,7 +23,7 @@ use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn};
+use numpy::{PyArray1, PyReadonlyArrayDyn};
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -265,11 +265,6 @@ fn copy_bools(what: &str, array: &Bound<'_, PyAny>, dst: &mut [bool]) -> Result<
     Ok(())
 }
 
-fn slice_of<'a, T: numpy::Element>(what: &str, a: &'a PyReadonlyArray1<'_, T>) -> Result<&'a [T]> {
-    a.as_slice()
-        .map_err(|e| EnvError::Python(format!("{what} from Gymnasium: {e}")))
-}
-
 /// `gymnasium.make_vec(id, num_envs, vectorization_mode="sync", **kwargs)` behind the
 /// [`VecEnv`] contract.
 pub struct GymnasiumVecEnv {
@@ -369,15 +364,6 @@ impl GymnasiumVecEnv {
                 .map_err(|e| python_error(py, e))
         })
     }
-
-    fn copy_obs(&self, src: &PyReadonlyArray2<'_, f32>, dst: &mut [f32]) -> Result<()> {
-        let src = src
-            .as_slice()
-            .map_err(|e| EnvError::Python(format!("observations: {e}")))?;
-        check_buffer("observations from Gymnasium", src.len(), dst.len())?;
-        dst.copy_from_slice(src);
-        Ok(())
-    }
 }
 
 impl VecEnv for GymnasiumVecEnv {
@@ -401,13 +387,12 @@ impl VecEnv for GymnasiumVecEnv {
         )?;
         let seed = seed.or(if self.ready { None } else { self.default_seed });
         Python::attach(|py| {
-            let arr: PyReadonlyArray2<f32> = self
+            let arr = self
                 .bridge
                 .bind(py)
                 .call_method1("reset", (seed,))
-                .and_then(|a| a.extract())
                 .map_err(|e| python_error(py, e))?;
-            self.copy_obs(&arr, obs)
+            copy_as_f32("reset observations", &arr, obs)
         })?;
         self.ready = true;
         Ok(())
@@ -435,10 +420,9 @@ impl VecEnv for GymnasiumVecEnv {
             copy_as_f32("rewards", &item(1)?, &mut out.rewards)?;
             copy_bools("terminated", &item(2)?, &mut out.terminated)?;
             copy_bools("truncated", &item(3)?, &mut out.truncated)?;
-            let fin: Option<PyReadonlyArray2<f32>> =
-                item(4)?.extract().map_err(|e| python_error(py, e))?;
-            if let Some(fin) = fin {
-                self.copy_obs(&fin, &mut out.final_obs)?;
+            let fin = item(4)?;
+            if !fin.is_none() {
+                copy_as_f32("final observations", &fin, &mut out.final_obs)?;
             }
             Ok(())
         });
@@ -457,14 +441,12 @@ impl VecEnv for GymnasiumVecEnv {
             return Err(EnvError::NotReset);
         }
         Python::attach(|py| {
-            let row: PyReadonlyArray1<f32> = self
+            let row = self
                 .bridge
                 .bind(py)
                 .call_method1("reset_one", (index,))
-                .and_then(|a| a.extract())
                 .map_err(|e| python_error(py, e))?;
-            obs.copy_from_slice(slice_of("observation", &row)?);
-            Ok(())
+            copy_as_f32("reset observation", &row, obs)
         })
     }
 }

@@ -43,21 +43,18 @@ class Bridge:
             limit = spec.max_episode_steps
         self.max_episode_steps = limit
 
-    def _obs(self, obs):
-        return np.ascontiguousarray(np.asarray(obs).reshape(self.num_envs, self.obs_dim), dtype=np.float32)
-
     def reset(self, seed):
         obs, _ = self.env.reset(seed=seed)
-        return self._obs(obs)
+        return obs
 
     def reset_one(self, index):
         mask = np.zeros(self.num_envs, dtype=np.bool_)
         mask[index] = True
         obs, _ = self.env.reset(options={"reset_mask": mask})
-        return np.ascontiguousarray(self._obs(obs)[index])
+        return obs[index]
 
     def step(self, actions):
-        # The arrays go back as Gymnasium returns them; Rust reads them and converts to
+        # Arrays go back as Gymnasium returns them (here and in reset); Rust converts them to
         # float32 while copying, which saves a Python-side pass per quantity.
         actions = actions.reshape(self.act_shape).astype(self.act_dtype, copy=False)
         obs, rewards, terminated, truncated, info = self.env.step(actions)

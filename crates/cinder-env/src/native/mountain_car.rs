@@ -162,7 +162,7 @@ impl Np {
         self.binary(o, |a, b| a * b, |a, b| a * b)
     }
 
-    /// Comparison in the promoted type: -1, 0 or 1.
+    /// Comparison in the promoted type.
     fn cmp(self, o: Np) -> std::cmp::Ordering {
         use Np::*;
         let (a, b) = match (self, o) {
