@@ -1,18 +1,57 @@
-//! On-policy algorithms for cinder.
+//! On-policy algorithms for cinder: TRPO, NPG, PPO (clip and adaptive KL) and VPG, and the
+//! loop that trains them.
 //!
-//! So far: [`RolloutCollector`], which records a policy acting in a `VecEnv` as `[T, N, …]`
-//! buffers with log-probs, values and the values of the states each step led to, and [`gae`],
-//! generalized advantage estimation with separate termination and truncation masks, and the
-//! minibatch-Adam value fit ([`ValueFitter`]). The TRPO / NPG / PPO / VPG updates build on
-//! them.
+//! The pieces, in the order a training step uses them:
+//! - [`RolloutCollector`] records a policy acting in a `VecEnv` as `[T, N, …]` buffers with
+//!   log-probs, values and the values of the states each step led to;
+//! - [`gae`]: generalized advantage estimation with separate termination and truncation masks;
+//! - [`Batch`]: the rollout and its advantages on the device;
+//! - the updates: [`NaturalGradient`] (TRPO, NPG) and [`PolicyGradient`] (PPO-clip, PPO-KL,
+//!   VPG), each `update(policy, value, &batch) → (policy, value, UpdateStats)`; the critic fit
+//!   is [`ValueFitter`];
+//! - [`Trainer`] runs the loop with evaluation, [`Callback`]s, CleanRL-named [`Metrics`]
+//!   (CSV + JSONL) and checkpoints that resume exactly; [`MlpAgent`] picks the built-in MLP
+//!   policy for the env's action space.
+//!
+//! ```no_run
+//! use burn::backend::{Autodiff, Flex};
+//! use cinder_algo::{AlgoConfig, MlpAgent, NoCallback, TrainConfig, TrpoConfig};
+//!
+//! let config = TrainConfig::new("Pendulum-v1".into(), AlgoConfig::Trpo(TrpoConfig::new()))
+//!     .with_total_timesteps(150_000)
+//!     .with_gamma(0.9);
+//! let mut agent = MlpAgent::<Autodiff<Flex>>::new(config, None, &Default::default())?;
+//! let summary = agent.train(&mut NoCallback)?;
+//! println!("{:.1}", summary.final_eval.mean_return);
+//! # Ok::<(), cinder_algo::AlgoError>(())
+//! ```
 #![warn(missing_docs)]
 
+pub mod batch;
+pub mod config;
 mod error;
+pub mod family;
 pub mod gae;
+pub mod metrics;
+pub mod natural;
+pub mod pg;
+pub mod presets;
 pub mod rollout;
+pub mod trainer;
 pub mod value;
 
+pub use batch::{Batch, UpdateStats};
+pub use config::{AlgoConfig, TrainConfig};
 pub use error::{AlgoError, Result};
+pub use family::{ActionFamily, AgentPolicy, FisherPolicy, FvpKind, double_backprop_operator};
 pub use gae::{Advantages, gae};
-pub use rollout::{HostActions, Rollout, RolloutCollector};
+pub use metrics::{COLUMNS, Metrics, MetricsWriter};
+pub use natural::{NaturalGradient, NpgConfig, TrpoConfig};
+pub use pg::{PolicyGradient, PpoConfig, PpoKlConfig, VpgConfig};
+pub use presets::preset;
+pub use rollout::{Rollout, RolloutCollector};
+pub use trainer::{
+    Callback, Control, EvalResult, MlpAgent, NoCallback, RolloutInfo, TrainRng, TrainSummary,
+    Trainer, evaluate_policy, make_env,
+};
 pub use value::{ValueFitConfig, ValueFitStats, ValueFitter, explained_variance};

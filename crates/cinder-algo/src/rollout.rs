@@ -2,30 +2,14 @@
 //! host buffers with everything the updates need (log-probs and values at collection time, the
 //! value of the state each step led to for GAE).
 
-use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Tensor, TensorData, backend::Backend};
 use cinder_env::{ActionBuffer, Actions, EpisodeRecord, Space, StepBatch, VecEnv};
-use cinder_policy::{ActionDistribution, Dist, Policy, ValueMlp};
+use cinder_policy::{ActionDistribution, Policy, ValueMlp};
+
+use crate::family::ActionFamily;
 use rand::Rng;
 
 use crate::error::{AlgoError, Result};
-
-/// Turns a batch of sampled actions into host values for the env.
-pub trait HostActions {
-    /// The actions as an env action buffer (`[N, action_dim]` continuous or `[N]` discrete).
-    fn to_host(&self) -> ActionBuffer;
-}
-
-impl<B: Backend> HostActions for Tensor<B, 2> {
-    fn to_host(&self) -> ActionBuffer {
-        ActionBuffer::Continuous(self.clone().into_data().iter::<f32>().collect())
-    }
-}
-
-impl<B: Backend> HostActions for Tensor<B, 1, Int> {
-    fn to_host(&self) -> ActionBuffer {
-        ActionBuffer::Discrete(self.clone().into_data().iter::<i64>().collect())
-    }
-}
 
 /// `T` steps of `N` envs, step-major on the host.
 ///
@@ -81,6 +65,19 @@ impl RolloutCollector {
     /// # Errors
     /// If the observation space is not a box, or the reset fails.
     pub fn new(env: &mut dyn VecEnv, seed: u64) -> Result<Self> {
+        let mut collector = Self::resume(&*env, Vec::new())?;
+        collector.obs = vec![0.0; env.num_envs() * collector.obs_dim];
+        env.reset(Some(seed), &mut collector.obs)?;
+        Ok(collector)
+    }
+
+    /// Continues from `obs` (`[N, obs_dim]`, the [`observations`](Self::observations) of a
+    /// collector saved earlier) on an env restored with `VecEnv::load_runtime`; no reset.
+    ///
+    /// # Errors
+    /// If the observation space is not a box, or `obs` has the wrong length (an empty `obs`
+    /// is allowed only inside [`new`](Self::new)).
+    pub fn resume(env: &dyn VecEnv, obs: Vec<f32>) -> Result<Self> {
         let obs_dim = match env.observation_space() {
             Space::Box(b) => b.dim(),
             other => {
@@ -89,14 +86,22 @@ impl RolloutCollector {
                 )));
             }
         };
+        let n = env.num_envs();
+        if !obs.is_empty() && obs.len() != n * obs_dim {
+            return Err(AlgoError::Shape {
+                what: "saved observations",
+                expected: n * obs_dim,
+                got: obs.len(),
+                steps: 1,
+                num_envs: n,
+            });
+        }
         let bounds = env.action_space().as_box().map(|b| {
             let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
             (f(&b.low), f(&b.high))
         });
-        let mut obs = vec![0.0; env.num_envs() * obs_dim];
-        env.reset(Some(seed), &mut obs)?;
         Ok(Self {
-            out: StepBatch::new(env.num_envs(), obs_dim),
+            out: StepBatch::new(n, obs_dim),
             obs,
             obs_dim,
             bounds,
@@ -125,8 +130,7 @@ impl RolloutCollector {
     ) -> Result<Rollout>
     where
         B: Backend,
-        P: Policy<B>,
-        <Dist<P::Family, B> as ActionDistribution<B>>::Actions: HostActions,
+        P: Policy<B, Family: ActionFamily>,
         R: Rng + ?Sized,
     {
         let n = env.num_envs();
@@ -155,7 +159,7 @@ impl RolloutCollector {
             let actions = dist.sample(rng);
             let log_probs = dist.log_prob(actions.clone());
             let values = value.forward(obs);
-            let host = actions.to_host();
+            let host = P::Family::to_host(&actions);
             rollout
                 .log_probs
                 .extend(log_probs.into_data().iter::<f32>());

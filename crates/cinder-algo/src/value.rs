@@ -85,6 +85,16 @@ impl<B: AutodiffBackend> ValueFitter<B> {
         &self.config
     }
 
+    /// The Adam state (part of a checkpoint).
+    pub fn optimizer(&self) -> &OptimizerAdaptor<Adam, ValueMlp<B>, B> {
+        &self.optimizer
+    }
+
+    /// The Adam state, mutably (to load a checkpoint).
+    pub fn optimizer_mut(&mut self) -> &mut OptimizerAdaptor<Adam, ValueMlp<B>, B> {
+        &mut self.optimizer
+    }
+
     /// Fits `value` to `returns` for `n_critic_updates` passes over the data in minibatches
     /// drawn by `rng`, and returns the fitted network.
     ///

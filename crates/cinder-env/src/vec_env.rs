@@ -258,6 +258,33 @@ pub trait VecEnv: Send {
     fn set_training(&mut self, training: bool) {
         let _ = training;
     }
+
+    /// Adds the env's whole dynamic state — simulator states, random streams, episode
+    /// counters of the wrappers — so that a stopped run continues exactly
+    /// ([`load_runtime`](VecEnv::load_runtime)). Statistics saved by
+    /// [`save_state`](VecEnv::save_state) are not repeated.
+    ///
+    /// # Errors
+    /// [`EnvError::State`] if this env cannot (the default, e.g. a Python env).
+    fn save_runtime(&self, state: &mut EnvState) -> Result<()> {
+        let _ = state;
+        Err(EnvError::State(
+            "this env cannot save its runtime state; a resumed run restarts its episodes".into(),
+        ))
+    }
+
+    /// Restores what [`save_runtime`](VecEnv::save_runtime) saved into an env stack made the
+    /// same way. The next `step` continues where the saved env was; no `reset` is needed.
+    ///
+    /// # Errors
+    /// [`EnvError::State`] if the state does not fit or this env cannot restore it; the env
+    /// is unchanged then.
+    fn load_runtime(&mut self, state: &EnvState) -> Result<()> {
+        let _ = state;
+        Err(EnvError::State(
+            "this env cannot restore a runtime state; reset it instead".into(),
+        ))
+    }
 }
 
 impl<V: VecEnv + ?Sized> VecEnv for Box<V> {
@@ -287,6 +314,12 @@ impl<V: VecEnv + ?Sized> VecEnv for Box<V> {
     }
     fn set_training(&mut self, training: bool) {
         (**self).set_training(training)
+    }
+    fn save_runtime(&self, state: &mut EnvState) -> Result<()> {
+        (**self).save_runtime(state)
+    }
+    fn load_runtime(&mut self, state: &EnvState) -> Result<()> {
+        (**self).load_runtime(state)
     }
 }
 

@@ -27,7 +27,7 @@ use rand::SeedableRng;
 use crate::env::{Env, Transition};
 use crate::error::{EnvError, Result, at_least_one};
 use crate::space::{Actions, Space};
-use crate::vec_env::{StepBatch, VecEnv, check_buffer, check_index};
+use crate::vec_env::{EnvState, StepBatch, VecEnv, check_buffer, check_index};
 
 /// The random generator of one env (xoshiro256++, seeded with `seed_from_u64`): a fixed
 /// algorithm, so seeded runs stay reproducible across rand releases.
@@ -270,6 +270,50 @@ impl<D: Dynamics> VecEnv for NativeVecEnv<D> {
         self.dynamics.observe(&self.states[index], obs);
         Ok(())
     }
+
+    fn save_runtime(&self, state: &mut EnvState) -> Result<()> {
+        if !self.ready {
+            return Err(EnvError::NotReset);
+        }
+        let runtime = NativeRuntime {
+            id: D::ID.to_string(),
+            states: self.states.iter().map(D::state_to_vec).collect(),
+            rngs: self.rngs.clone(),
+        };
+        state.insert_serialized(NATIVE_KEY, &runtime)
+    }
+
+    fn load_runtime(&mut self, state: &EnvState) -> Result<()> {
+        let runtime: NativeRuntime = state.get_deserialized(NATIVE_KEY, "a native env's state")?;
+        if runtime.id != D::ID || runtime.states.len() != self.states.len() {
+            return Err(EnvError::State(format!(
+                "the saved state is of {} × {}, this env is {} × {}",
+                runtime.states.len(),
+                runtime.id,
+                self.states.len(),
+                D::ID
+            )));
+        }
+        let states = runtime
+            .states
+            .iter()
+            .map(|v| D::state_from_slice(v))
+            .collect::<Result<Vec<_>>>()?;
+        self.states = states;
+        self.rngs = runtime.rngs;
+        self.ready = true;
+        Ok(())
+    }
+}
+
+const NATIVE_KEY: &str = "runtime/native";
+
+/// What [`NativeVecEnv::save_runtime`](VecEnv::save_runtime) saves.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NativeRuntime {
+    id: String,
+    states: Vec<Vec<f64>>,
+    rngs: Vec<EnvRng>,
 }
 
 /// One native env implementing [`Env`] (no time limit, no auto-reset).

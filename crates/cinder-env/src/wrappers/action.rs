@@ -72,7 +72,8 @@ impl<V: VecEnv> VecEnv for ClipAction<V> {
         reset_env,
         save_state,
         load_state,
-        set_training
+        set_training,
+        runtime
     );
 
     fn action_space(&self) -> &Space {
@@ -165,7 +166,8 @@ impl<V: VecEnv> VecEnv for RescaleAction<V> {
         reset_env,
         save_state,
         load_state,
-        set_training
+        set_training,
+        runtime
     );
 
     fn action_space(&self) -> &Space {

@@ -5,6 +5,16 @@ use crate::space::Actions;
 use crate::vec_env::{EpisodeRecord, StepBatch, VecEnv};
 use crate::wrappers::forward;
 
+const STATS_KEY: &str = "runtime/episode_statistics";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EpisodeStatsRuntime {
+    returns: Vec<f64>,
+    lengths: Vec<u64>,
+    recent: Vec<EpisodeRecord>,
+    episode_count: u64,
+}
+
 /// Records the return and length of every episode that ends (Gymnasium's
 /// `RecordEpisodeStatistics`): each step's [`StepBatch::episodes`] lists the episodes that
 /// ended in it, and the last `buffer_length` are kept for [`recent`](Self::recent).
@@ -68,6 +78,35 @@ impl<V: VecEnv> VecEnv for RecordEpisodeStatistics<V> {
         load_state,
         set_training
     );
+
+    fn save_runtime(&self, state: &mut crate::vec_env::EnvState) -> Result<()> {
+        self.inner.save_runtime(state)?;
+        let saved = EpisodeStatsRuntime {
+            returns: self.returns.clone(),
+            lengths: self.lengths.clone(),
+            recent: self.recent.iter().copied().collect(),
+            episode_count: self.episode_count,
+        };
+        state.insert_serialized(STATS_KEY, &saved)
+    }
+
+    fn load_runtime(&mut self, state: &crate::vec_env::EnvState) -> Result<()> {
+        let saved: EpisodeStatsRuntime = state.get_deserialized(STATS_KEY, "episode statistics")?;
+        if saved.returns.len() != self.returns.len() || saved.lengths.len() != self.lengths.len() {
+            return Err(crate::error::EnvError::State(format!(
+                "`{STATS_KEY}` has {} envs, this env {}",
+                saved.returns.len(),
+                self.returns.len()
+            )));
+        }
+        self.inner.load_runtime(state)?;
+        self.returns = saved.returns;
+        self.lengths = saved.lengths;
+        let skip = saved.recent.len().saturating_sub(self.buffer_length);
+        self.recent = saved.recent.into_iter().skip(skip).collect();
+        self.episode_count = saved.episode_count;
+        Ok(())
+    }
 
     fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
         self.inner.reset(seed, obs)?;

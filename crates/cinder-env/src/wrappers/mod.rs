@@ -64,6 +64,14 @@ macro_rules! forward {
             self.inner.set_training(training)
         }
     };
+    (runtime) => {
+        fn save_runtime(&self, state: &mut $crate::vec_env::EnvState) -> $crate::error::Result<()> {
+            self.inner.save_runtime(state)
+        }
+        fn load_runtime(&mut self, state: &$crate::vec_env::EnvState) -> $crate::error::Result<()> {
+            self.inner.load_runtime(state)
+        }
+    };
     ($($name:ident),+ $(,)?) => {
         $($crate::wrappers::forward!($name);)+
     };

@@ -199,7 +199,7 @@ const OBS_KEY: &str = "normalize_observation";
 const REWARD_KEY: &str = "normalize_reward";
 
 impl<V: VecEnv> VecEnv for NormalizeObservation<V> {
-    forward!(num_envs, action_space);
+    forward!(num_envs, action_space, runtime);
 
     fn observation_space(&self) -> &Space {
         &self.space
@@ -396,5 +396,25 @@ impl<V: VecEnv> VecEnv for NormalizeReward<V> {
     fn set_training(&mut self, training: bool) {
         self.training = training;
         self.inner.set_training(training);
+    }
+
+    fn save_runtime(&self, state: &mut EnvState) -> Result<()> {
+        self.inner.save_runtime(state)?;
+        state.insert_serialized("runtime/normalize_reward", &self.returns)
+    }
+
+    fn load_runtime(&mut self, state: &EnvState) -> Result<()> {
+        let returns: Vec<f64> =
+            state.get_deserialized("runtime/normalize_reward", "reward normalisation")?;
+        if returns.len() != self.returns.len() {
+            return Err(EnvError::State(format!(
+                "`runtime/normalize_reward` has {} envs, this env {}",
+                returns.len(),
+                self.returns.len()
+            )));
+        }
+        self.inner.load_runtime(state)?;
+        self.returns = returns;
+        Ok(())
     }
 }

@@ -60,6 +60,25 @@ impl<V: VecEnv> VecEnv for TimeLimit<V> {
         set_training
     );
 
+    fn save_runtime(&self, state: &mut crate::vec_env::EnvState) -> Result<()> {
+        self.inner.save_runtime(state)?;
+        state.insert_serialized("runtime/time_limit", &self.elapsed)
+    }
+
+    fn load_runtime(&mut self, state: &crate::vec_env::EnvState) -> Result<()> {
+        let elapsed: Vec<u64> = state.get_deserialized("runtime/time_limit", "a time limit")?;
+        if elapsed.len() != self.elapsed.len() {
+            return Err(crate::error::EnvError::State(format!(
+                "`runtime/time_limit` has {} envs, this env {}",
+                elapsed.len(),
+                self.elapsed.len()
+            )));
+        }
+        self.inner.load_runtime(state)?;
+        self.elapsed = elapsed;
+        Ok(())
+    }
+
     fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
         self.inner.reset(seed, obs)?;
         self.elapsed.fill(0);

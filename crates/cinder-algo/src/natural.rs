@@ -1,0 +1,389 @@
+//! TRPO and NPG: the natural-gradient step `F⁻¹ g` by conjugate gradient, scaled to a KL
+//! radius; TRPO then backtracks until the KL constraint holds and the surrogate improves.
+
+use burn::config::Config;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Tensor, Transaction};
+use cinder_cg::{CgConfig, conjugate_gradient};
+use cinder_fisher::FvpConfig;
+use cinder_policy::{ActionDistribution, DistributionFamily, Policy, ValueMlp, flat};
+use rand::Rng;
+
+use crate::batch::{Batch, UpdateStats, normalize};
+use crate::error::{AlgoError, Result};
+use crate::family::{ActionFamily, AgentPolicy, FisherPolicy, FvpKind};
+use crate::value::{ValueFitConfig, ValueFitter};
+
+/// TRPO hyperparameters; names and defaults as sb3-contrib's `TRPO`.
+#[derive(Config, Debug, PartialEq)]
+pub struct TrpoConfig {
+    /// KL radius δ: the line search accepts a step only if the mean KL is at most this.
+    #[config(default = 0.01)]
+    pub target_kl: f64,
+    /// Conjugate-gradient iterations.
+    #[config(default = 15)]
+    pub cg_max_steps: usize,
+    /// Damping λ added to the Fisher matrix.
+    #[config(default = 0.1)]
+    pub cg_damping: f64,
+    /// Step shrink factor of the backtracking line search.
+    #[config(default = 0.8)]
+    pub line_search_shrinking_factor: f64,
+    /// Step sizes tried by the line search.
+    #[config(default = 10)]
+    pub line_search_max_iter: usize,
+    /// Fisher product on every k-th observation.
+    #[config(default = 1)]
+    pub sub_sampling_factor: usize,
+    /// Fisher-vector product implementation.
+    #[config(default = "FvpKind::GaussNewton")]
+    pub fvp: FvpKind,
+    /// Normalise the advantages over the batch.
+    #[config(default = true)]
+    pub normalize_advantage: bool,
+    /// Critic Adam learning rate.
+    #[config(default = 1e-3)]
+    pub learning_rate: f64,
+    /// Critic passes over the batch per update.
+    #[config(default = 10)]
+    pub n_critic_updates: usize,
+    /// Critic minibatch size.
+    #[config(default = 128)]
+    pub batch_size: usize,
+}
+
+/// Natural policy gradient hyperparameters (Kakade 2001; Spinning Up's NPG): the TRPO step
+/// without the line search.
+#[derive(Config, Debug, PartialEq)]
+pub struct NpgConfig {
+    /// KL radius δ the step is scaled to.
+    #[config(default = 0.01)]
+    pub target_kl: f64,
+    /// Conjugate-gradient iterations.
+    #[config(default = 15)]
+    pub cg_max_steps: usize,
+    /// Damping λ added to the Fisher matrix.
+    #[config(default = 0.1)]
+    pub cg_damping: f64,
+    /// Fisher product on every k-th observation.
+    #[config(default = 1)]
+    pub sub_sampling_factor: usize,
+    /// Fisher-vector product implementation.
+    #[config(default = "FvpKind::GaussNewton")]
+    pub fvp: FvpKind,
+    /// Normalise the advantages over the batch.
+    #[config(default = true)]
+    pub normalize_advantage: bool,
+    /// Critic Adam learning rate.
+    #[config(default = 1e-3)]
+    pub learning_rate: f64,
+    /// Critic passes over the batch per update.
+    #[config(default = 10)]
+    pub n_critic_updates: usize,
+    /// Critic minibatch size.
+    #[config(default = 128)]
+    pub batch_size: usize,
+}
+
+fn bad(name: &'static str, value: f64, range: &'static str) -> AlgoError {
+    AlgoError::Hyperparameter { name, value, range }
+}
+
+/// The shared natural-gradient step.
+#[derive(Debug, Clone)]
+struct Settings {
+    target_kl: f64,
+    cg: CgConfig,
+    fvp: FvpConfig,
+    fvp_kind: FvpKind,
+    /// (shrink, tries) for TRPO, `None` for NPG.
+    line_search: Option<(f64, usize)>,
+    normalize_advantage: bool,
+}
+
+impl Settings {
+    fn validate(&self) -> Result<()> {
+        if !(self.target_kl > 0.0 && self.target_kl.is_finite()) {
+            return Err(bad("target_kl", self.target_kl, "(0, ∞)"));
+        }
+        if self.cg.max_iters == 0 {
+            return Err(bad("cg_max_steps", 0.0, "≥ 1"));
+        }
+        if !(self.fvp.damping >= 0.0 && self.fvp.damping.is_finite()) {
+            return Err(bad("cg_damping", self.fvp.damping, "[0, ∞)"));
+        }
+        if self.fvp.sub_sampling_factor == 0 {
+            return Err(bad("sub_sampling_factor", 0.0, "≥ 1"));
+        }
+        if let Some((shrink, tries)) = self.line_search {
+            if !(shrink > 0.0 && shrink < 1.0) {
+                return Err(bad("line_search_shrinking_factor", shrink, "(0, 1)"));
+            }
+            if tries == 0 {
+                return Err(bad("line_search_max_iter", 0.0, "≥ 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// TRPO or NPG with its critic.
+pub struct NaturalGradient<B: AutodiffBackend> {
+    settings: Settings,
+    critic: ValueFitter<B>,
+}
+
+impl<B: AutodiffBackend> NaturalGradient<B> {
+    /// TRPO.
+    ///
+    /// # Errors
+    /// A hyperparameter out of range, named.
+    pub fn trpo(c: &TrpoConfig) -> Result<Self> {
+        Self::build(
+            Settings {
+                target_kl: c.target_kl,
+                cg: CgConfig::new().with_max_iters(c.cg_max_steps),
+                fvp: FvpConfig::new()
+                    .with_damping(c.cg_damping)
+                    .with_sub_sampling_factor(c.sub_sampling_factor),
+                fvp_kind: c.fvp,
+                line_search: Some((c.line_search_shrinking_factor, c.line_search_max_iter)),
+                normalize_advantage: c.normalize_advantage,
+            },
+            ValueFitConfig::new()
+                .with_learning_rate(c.learning_rate)
+                .with_n_critic_updates(c.n_critic_updates)
+                .with_batch_size(c.batch_size),
+        )
+    }
+
+    /// NPG.
+    ///
+    /// # Errors
+    /// A hyperparameter out of range, named.
+    pub fn npg(c: &NpgConfig) -> Result<Self> {
+        Self::build(
+            Settings {
+                target_kl: c.target_kl,
+                cg: CgConfig::new().with_max_iters(c.cg_max_steps),
+                fvp: FvpConfig::new()
+                    .with_damping(c.cg_damping)
+                    .with_sub_sampling_factor(c.sub_sampling_factor),
+                fvp_kind: c.fvp,
+                line_search: None,
+                normalize_advantage: c.normalize_advantage,
+            },
+            ValueFitConfig::new()
+                .with_learning_rate(c.learning_rate)
+                .with_n_critic_updates(c.n_critic_updates)
+                .with_batch_size(c.batch_size),
+        )
+    }
+
+    fn build(settings: Settings, critic: ValueFitConfig) -> Result<Self> {
+        settings.validate()?;
+        Ok(Self {
+            settings,
+            critic: ValueFitter::new(critic)?,
+        })
+    }
+
+    /// The critic's fitter (its Adam state is part of a checkpoint).
+    pub fn critic(&self) -> &ValueFitter<B> {
+        &self.critic
+    }
+
+    /// The critic's fitter, mutably (to load a checkpoint).
+    pub fn critic_mut(&mut self) -> &mut ValueFitter<B> {
+        &mut self.critic
+    }
+
+    /// One update: the natural step of the policy, then the critic fit.
+    ///
+    /// A non-finite surrogate or gradient, a CG breakdown or a non-positive curvature skips
+    /// the policy step (`UpdateStats::skipped`); a failed line search keeps the policy as it
+    /// was. In both cases the returned policy is the one passed in, bit for bit.
+    ///
+    /// # Errors
+    /// Only for inputs that cannot work at all (e.g. a Fisher operator the policy lacks).
+    pub fn update<P: AgentPolicy<B>, R: Rng + ?Sized>(
+        &mut self,
+        policy: P,
+        value: ValueMlp<B>,
+        batch: &Batch<B, P::Family>,
+        rng: &mut R,
+    ) -> Result<(P, ValueMlp<B>, UpdateStats)> {
+        let (policy, mut stats) = self.policy_step(policy, batch)?;
+        let (value, value_loss) =
+            match self
+                .critic
+                .fit(value.clone(), &batch.host_obs, &batch.host_returns, rng)
+            {
+                Ok((v, s)) => (v, s.value_loss),
+                Err(AlgoError::NonFinite(msg)) => {
+                    stats.skipped.get_or_insert(format!("critic: {msg}"));
+                    (value, f64::NAN)
+                }
+                Err(e) => return Err(e),
+            };
+        stats.value_loss = value_loss;
+        Ok((policy, value, stats))
+    }
+
+    /// The policy half of [`update`](Self::update).
+    ///
+    /// # Errors
+    /// As [`update`](Self::update).
+    pub fn policy_step<P: AgentPolicy<B>>(
+        &self,
+        policy: P,
+        batch: &Batch<B, P::Family>,
+    ) -> Result<(P, UpdateStats)> {
+        let s = &self.settings;
+        let adv = if s.normalize_advantage {
+            normalize(batch.advantages.clone())
+        } else {
+            batch.advantages.clone()
+        };
+        // Surrogate L(θ) = mean(exp(log π_θ − log π_old) · A) and its gradient at θ_old.
+        let dist = policy.distribution(batch.obs.clone());
+        let old = P::Family::map_backend(dist.clone(), |t| t.detach());
+        let log_prob = dist.log_prob(batch.actions.clone());
+        let surrogate = ((log_prob - batch.old_log_probs.clone()).exp() * adv.clone()).mean();
+        let entropy = dist.entropy().mean().detach();
+        let std = P::Family::mean_std(&old);
+        let grads = surrogate.backward();
+        let g = flat::gradient(&policy, &grads);
+        let surrogate = surrogate.detach();
+
+        let inner = policy.valid();
+        let mut op = inner.fisher_operator(batch.obs.clone().inner(), s.fvp_kind, &s.fvp)?;
+        let b = g.clone().unsqueeze_dim::<2>(0);
+        let sol = conjugate_gradient(|v| op.apply(v), b, &s.cg)?;
+        let x = sol.x.clone();
+        let curvature = (x.clone() * op.apply(x.clone())).sum();
+
+        let mut tx = Transaction::default()
+            .register(surrogate.inner())
+            .register(entropy.inner())
+            .register(g.powi_scalar(2).sum())
+            .register(curvature)
+            .register(sol.residual_norm)
+            .register(sol.breakdown.int());
+        if let Some(std) = &std {
+            tx = tx.register(std.clone().inner());
+        }
+        let values: Vec<f64> = tx
+            .execute()
+            .into_iter()
+            .map(|d| d.iter::<f64>().next().unwrap_or(f64::NAN))
+            .collect();
+        let [surrogate, entropy, g_norm2, curvature, residual, breakdown] = [
+            values[0], values[1], values[2], values[3], values[4], values[5],
+        ];
+        let mut stats = UpdateStats {
+            policy_loss: -surrogate,
+            entropy,
+            cg_residual: Some(residual),
+            policy_std: values.get(6).copied(),
+            line_search_success: s.line_search.map(|_| false),
+            backtracks: s.line_search.map(|_| 0),
+            step_kl: Some(0.0),
+            ..UpdateStats::default()
+        };
+        let skip = if !surrogate.is_finite() {
+            Some(format!("surrogate is {surrogate}"))
+        } else if !g_norm2.is_finite() {
+            Some("the policy gradient is not finite".to_string())
+        } else if breakdown != 0.0 {
+            Some("conjugate gradient broke down".to_string())
+        } else if !(curvature > 0.0 && curvature.is_finite()) {
+            Some(format!("step curvature xᵀFx is {curvature}"))
+        } else {
+            None
+        };
+        if let Some(reason) = skip {
+            stats.skipped = Some(reason);
+            return Ok((policy, stats));
+        }
+
+        let step_size = (2.0 * s.target_kl / curvature).sqrt();
+        let full_step = sol.x.squeeze_dim::<1>(0).mul_scalar(step_size);
+        let theta_old = flat::flatten(&inner);
+        let frozen = policy.clone().no_grad();
+        // Mean KL(π_old ‖ π_θ), surrogate and approx-KL estimate at θ_old + coef · step.
+        let evaluate = |coef: f64| -> Result<(P, [f64; 3])> {
+            let theta = theta_old.clone() + full_step.clone().mul_scalar(coef);
+            let candidate = flat::load(frozen.clone(), Tensor::from_inner(theta))?;
+            let dist = candidate.distribution(batch.obs.clone());
+            let kl = old.kl(&dist).mean();
+            let log_ratio = dist.log_prob(batch.actions.clone()) - batch.old_log_probs.clone();
+            let ratio = log_ratio.clone().exp();
+            let surr = (ratio.clone() * adv.clone()).mean();
+            let approx_kl = (ratio.sub_scalar(1.0) - log_ratio).mean();
+            let v: Vec<f64> = Transaction::default()
+                .register(kl.inner())
+                .register(surr.inner())
+                .register(approx_kl.inner())
+                .execute()
+                .into_iter()
+                .map(|d| d.iter::<f64>().next().unwrap_or(f64::NAN))
+                .collect();
+            Ok((candidate, [v[0], v[1], v[2]]))
+        };
+        let accepted = match s.line_search {
+            None => {
+                let (_, [kl, _, approx_kl]) = evaluate(1.0)?;
+                (kl.is_finite() && approx_kl.is_finite()).then_some((1.0, kl, approx_kl))
+            }
+            Some((shrink, tries)) => {
+                let mut found = None;
+                for i in 0..tries {
+                    let coef = shrink.powi(i as i32);
+                    let (_, [kl, surr, approx_kl]) = evaluate(coef)?;
+                    if kl <= s.target_kl && surr > surrogate {
+                        stats.backtracks = Some(i);
+                        found = Some((coef, kl, approx_kl));
+                        break;
+                    }
+                }
+                found
+            }
+        };
+        let Some((coef, kl, approx_kl)) = accepted else {
+            if s.line_search.is_some() {
+                stats.backtracks = s.line_search.map(|(_, t)| t);
+            } else {
+                stats.skipped = Some("the natural step gave a non-finite KL".into());
+            }
+            return Ok((policy, stats));
+        };
+        let theta = theta_old + full_step.mul_scalar(coef);
+        let policy = flat::load(policy, Tensor::from_inner(theta))?;
+        stats.line_search_success = s.line_search.map(|_| true);
+        stats.step_kl = Some(kl);
+        stats.approx_kl = approx_kl;
+        if std.is_some() {
+            let dist = policy
+                .valid()
+                .distribution(batch.obs.clone().inner().narrow(0, 0, 1));
+            stats.policy_std =
+                <<P::InnerModule as Policy<B::InnerBackend>>::Family as ActionFamily>::mean_std(
+                    &dist,
+                )
+                .map(|t| t.into_scalar_f64());
+        }
+        Ok((policy, stats))
+    }
+}
+
+/// A one-element tensor as `f64`.
+trait IntoScalarF64 {
+    fn into_scalar_f64(self) -> f64;
+}
+
+impl<B: burn::tensor::backend::Backend> IntoScalarF64 for Tensor<B, 1> {
+    fn into_scalar_f64(self) -> f64 {
+        self.into_data().iter::<f64>().next().unwrap_or(f64::NAN)
+    }
+}

@@ -1,0 +1,645 @@
+//! First-order policy gradients: PPO with clipping, PPO with the adaptive KL penalty, and
+//! vanilla policy gradient (REINFORCE with a learned baseline and GAE).
+
+use burn::config::Config;
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Int, Tensor, TensorData, Transaction};
+use cinder_policy::{ActionDistribution, DistributionFamily, ValueMlp, flat};
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+use crate::batch::{Batch, UpdateStats, normalize};
+use crate::error::{AlgoError, Result};
+use crate::family::{ActionFamily, AgentPolicy};
+use crate::value::{ValueFitConfig, ValueFitter};
+
+/// PPO-clip hyperparameters; SB3 names, defaults of CleanRL's `ppo_continuous_action`.
+#[derive(Config, Debug, PartialEq)]
+pub struct PpoConfig {
+    /// Adam learning rate (policy and value).
+    #[config(default = 3e-4)]
+    pub learning_rate: f64,
+    /// Anneal the learning rate linearly to 0 over training (CleanRL `anneal_lr`).
+    #[config(default = true)]
+    pub anneal_lr: bool,
+    /// Passes over the batch per update (`update_epochs`).
+    #[config(default = 10)]
+    pub n_epochs: usize,
+    /// Minibatch size; must divide the batch (2048 / 32 minibatches = 64).
+    #[config(default = 64)]
+    pub batch_size: usize,
+    /// Ratio clip range ε.
+    #[config(default = 0.2)]
+    pub clip_range: f64,
+    /// Value clip range (`clip_vloss` with ε = `clip_range` in CleanRL); `None` turns it off.
+    #[config(default = "Some(0.2)")]
+    pub clip_range_vf: Option<f64>,
+    /// Entropy bonus coefficient.
+    #[config(default = 0.0)]
+    pub ent_coef: f64,
+    /// Value loss coefficient.
+    #[config(default = 0.5)]
+    pub vf_coef: f64,
+    /// Global gradient-norm clip over policy and value parameters.
+    #[config(default = 0.5)]
+    pub max_grad_norm: f64,
+    /// Stop the epochs once the approximate KL exceeds this; `None` never stops.
+    #[config(default = "None")]
+    pub target_kl: Option<f64>,
+    /// Normalise advantages per minibatch.
+    #[config(default = true)]
+    pub normalize_advantage: bool,
+    /// Adam ε (CleanRL uses 1e-5).
+    #[config(default = 1e-5)]
+    pub adam_epsilon: f32,
+}
+
+/// PPO with the adaptive KL penalty (Schulman et al. 2017, §4): loss `−r·A + β·KL`, β doubled
+/// when the KL after an update exceeds 1.5 × target, halved when below target / 1.5.
+#[derive(Config, Debug, PartialEq)]
+pub struct PpoKlConfig {
+    /// Adam learning rate (policy and value).
+    #[config(default = 3e-4)]
+    pub learning_rate: f64,
+    /// Anneal the learning rate linearly to 0.
+    #[config(default = true)]
+    pub anneal_lr: bool,
+    /// Passes over the batch per update.
+    #[config(default = 10)]
+    pub n_epochs: usize,
+    /// Minibatch size; must divide the batch.
+    #[config(default = 64)]
+    pub batch_size: usize,
+    /// The KL the penalty steers to (d_targ).
+    #[config(default = 0.01)]
+    pub target_kl: f64,
+    /// Initial β.
+    #[config(default = 1.0)]
+    pub kl_coef: f64,
+    /// Entropy bonus coefficient.
+    #[config(default = 0.0)]
+    pub ent_coef: f64,
+    /// Value loss coefficient.
+    #[config(default = 0.5)]
+    pub vf_coef: f64,
+    /// Global gradient-norm clip.
+    #[config(default = 0.5)]
+    pub max_grad_norm: f64,
+    /// Normalise advantages per minibatch.
+    #[config(default = true)]
+    pub normalize_advantage: bool,
+    /// Adam ε.
+    #[config(default = 1e-5)]
+    pub adam_epsilon: f32,
+}
+
+/// Vanilla policy gradient: one Adam step per update on `−mean(log π · A)` over the whole
+/// batch, the baseline fitted by the critic (Spinning Up's VPG).
+#[derive(Config, Debug, PartialEq)]
+pub struct VpgConfig {
+    /// Policy Adam learning rate (`pi_lr`).
+    #[config(default = 3e-4)]
+    pub learning_rate: f64,
+    /// Normalise the advantages over the batch.
+    #[config(default = true)]
+    pub normalize_advantage: bool,
+    /// Global gradient-norm clip of the policy step; `None` turns it off.
+    #[config(default = "None")]
+    pub max_grad_norm: Option<f64>,
+    /// Critic Adam learning rate (`vf_lr`).
+    #[config(default = 1e-3)]
+    pub vf_learning_rate: f64,
+    /// Critic passes over the batch per update.
+    #[config(default = 10)]
+    pub n_critic_updates: usize,
+    /// Critic minibatch size.
+    #[config(default = 128)]
+    pub critic_batch_size: usize,
+}
+
+/// Which objective a [`PolicyGradient`] optimises.
+#[derive(Debug, Clone, PartialEq)]
+enum Objective {
+    Clip {
+        clip_range: f64,
+        clip_range_vf: Option<f64>,
+        target_kl: Option<f64>,
+    },
+    KlPenalty {
+        target_kl: f64,
+    },
+    Vanilla,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    objective: Objective,
+    learning_rate: f64,
+    anneal_lr: bool,
+    n_epochs: usize,
+    batch_size: usize,
+    ent_coef: f64,
+    vf_coef: f64,
+    max_grad_norm: Option<f64>,
+    normalize_advantage: bool,
+}
+
+fn bad(name: &'static str, value: f64, range: &'static str) -> AlgoError {
+    AlgoError::Hyperparameter { name, value, range }
+}
+
+fn positive(name: &'static str, v: f64) -> Result<()> {
+    if v > 0.0 && v.is_finite() {
+        Ok(())
+    } else {
+        Err(bad(name, v, "(0, ∞)"))
+    }
+}
+
+/// PPO-clip, PPO-KL or VPG with their optimiser state.
+pub struct PolicyGradient<B: AutodiffBackend, P: AgentPolicy<B>> {
+    settings: Settings,
+    policy_optim: OptimizerAdaptor<Adam, P, B>,
+    /// The value optimiser of the joint PPO loss.
+    value_optim: OptimizerAdaptor<Adam, ValueMlp<B>, B>,
+    /// VPG's separate critic fit.
+    critic: Option<ValueFitter<B>>,
+    kl_coef: f64,
+}
+
+impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
+    /// PPO-clip.
+    ///
+    /// # Errors
+    /// A hyperparameter out of range, named.
+    pub fn ppo(c: &PpoConfig) -> Result<Self> {
+        positive("clip_range", c.clip_range)?;
+        if let Some(v) = c.clip_range_vf {
+            positive("clip_range_vf", v)?;
+        }
+        if let Some(v) = c.target_kl {
+            positive("target_kl", v)?;
+        }
+        Self::build(
+            Settings {
+                objective: Objective::Clip {
+                    clip_range: c.clip_range,
+                    clip_range_vf: c.clip_range_vf,
+                    target_kl: c.target_kl,
+                },
+                learning_rate: c.learning_rate,
+                anneal_lr: c.anneal_lr,
+                n_epochs: c.n_epochs,
+                batch_size: c.batch_size,
+                ent_coef: c.ent_coef,
+                vf_coef: c.vf_coef,
+                max_grad_norm: Some(c.max_grad_norm),
+                normalize_advantage: c.normalize_advantage,
+            },
+            c.adam_epsilon,
+            None,
+            1.0,
+        )
+    }
+
+    /// PPO with the adaptive KL penalty.
+    ///
+    /// # Errors
+    /// A hyperparameter out of range, named.
+    pub fn ppo_kl(c: &PpoKlConfig) -> Result<Self> {
+        positive("target_kl", c.target_kl)?;
+        positive("kl_coef", c.kl_coef)?;
+        Self::build(
+            Settings {
+                objective: Objective::KlPenalty {
+                    target_kl: c.target_kl,
+                },
+                learning_rate: c.learning_rate,
+                anneal_lr: c.anneal_lr,
+                n_epochs: c.n_epochs,
+                batch_size: c.batch_size,
+                ent_coef: c.ent_coef,
+                vf_coef: c.vf_coef,
+                max_grad_norm: Some(c.max_grad_norm),
+                normalize_advantage: c.normalize_advantage,
+            },
+            c.adam_epsilon,
+            None,
+            c.kl_coef,
+        )
+    }
+
+    /// Vanilla policy gradient.
+    ///
+    /// # Errors
+    /// A hyperparameter out of range, named.
+    pub fn vpg(c: &VpgConfig) -> Result<Self> {
+        let critic = ValueFitter::new(
+            ValueFitConfig::new()
+                .with_learning_rate(c.vf_learning_rate)
+                .with_n_critic_updates(c.n_critic_updates)
+                .with_batch_size(c.critic_batch_size),
+        )?;
+        Self::build(
+            Settings {
+                objective: Objective::Vanilla,
+                learning_rate: c.learning_rate,
+                anneal_lr: false,
+                n_epochs: 1,
+                batch_size: usize::MAX,
+                ent_coef: 0.0,
+                vf_coef: 0.0,
+                max_grad_norm: c.max_grad_norm,
+                normalize_advantage: c.normalize_advantage,
+            },
+            1e-8,
+            Some(critic),
+            1.0,
+        )
+    }
+
+    fn build(
+        settings: Settings,
+        adam_epsilon: f32,
+        critic: Option<ValueFitter<B>>,
+        kl_coef: f64,
+    ) -> Result<Self> {
+        positive("learning_rate", settings.learning_rate)?;
+        if settings.n_epochs == 0 {
+            return Err(bad("n_epochs", 0.0, "≥ 1"));
+        }
+        if settings.batch_size == 0 {
+            return Err(bad("batch_size", 0.0, "≥ 1"));
+        }
+        if let Some(g) = settings.max_grad_norm {
+            positive("max_grad_norm", g)?;
+        }
+        for (name, v) in [
+            ("ent_coef", settings.ent_coef),
+            ("vf_coef", settings.vf_coef),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(bad(name, v, "[0, ∞)"));
+            }
+        }
+        positive("adam_epsilon", adam_epsilon as f64)?;
+        let adam = AdamConfig::new().with_epsilon(adam_epsilon);
+        Ok(Self {
+            settings,
+            policy_optim: adam.init(),
+            value_optim: adam.init(),
+            critic,
+            kl_coef,
+        })
+    }
+
+    /// Checks that the minibatch size divides a batch of `len` samples.
+    ///
+    /// # Errors
+    /// [`AlgoError::Config`] saying which sizes work.
+    pub fn check_batch(&self, len: usize) -> Result<()> {
+        let mb = self.settings.batch_size;
+        if self.settings.objective != Objective::Vanilla && !len.is_multiple_of(mb) {
+            return Err(AlgoError::Config(format!(
+                "batch_size = {mb} does not divide the batch of n_steps × num_envs = {len} \
+                 samples; choose a divisor of {len} (e.g. {})",
+                divisor_near(len, mb)
+            )));
+        }
+        Ok(())
+    }
+
+    /// The PPO-KL penalty coefficient β.
+    pub fn kl_coef(&self) -> f64 {
+        self.kl_coef
+    }
+
+    /// Sets β (when resuming).
+    pub fn set_kl_coef(&mut self, beta: f64) {
+        self.kl_coef = beta;
+    }
+
+    /// Policy optimiser (checkpointed).
+    pub fn policy_optimizer(&mut self) -> &mut OptimizerAdaptor<Adam, P, B> {
+        &mut self.policy_optim
+    }
+
+    /// Value optimiser of the joint loss (checkpointed).
+    pub fn value_optimizer(&mut self) -> &mut OptimizerAdaptor<Adam, ValueMlp<B>, B> {
+        &mut self.value_optim
+    }
+
+    /// VPG's critic fitter (checkpointed).
+    pub fn critic_mut(&mut self) -> Option<&mut ValueFitter<B>> {
+        self.critic.as_mut()
+    }
+
+    /// One update. A non-finite loss or gradient in any minibatch abandons the whole update:
+    /// policy, value net and optimiser states are returned as they were
+    /// (`UpdateStats::skipped`).
+    ///
+    /// # Errors
+    /// A batch the minibatch size does not divide.
+    pub fn update<R: Rng + ?Sized>(
+        &mut self,
+        policy: P,
+        value: ValueMlp<B>,
+        batch: &Batch<B, P::Family>,
+        rng: &mut R,
+    ) -> Result<(P, ValueMlp<B>, UpdateStats)> {
+        self.check_batch(batch.len)?;
+        let saved = (
+            self.policy_optim.clone(),
+            self.value_optim.clone(),
+            self.kl_coef,
+        );
+        match self.run(policy.clone(), value.clone(), batch, rng)? {
+            Ok(done) => Ok(done),
+            Err(reason) => {
+                (self.policy_optim, self.value_optim, self.kl_coef) = saved;
+                let stats = UpdateStats {
+                    skipped: Some(reason),
+                    value_loss: f64::NAN,
+                    ..UpdateStats::default()
+                };
+                Ok((policy, value, stats))
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run<R: Rng + ?Sized>(
+        &mut self,
+        mut policy: P,
+        mut value: ValueMlp<B>,
+        batch: &Batch<B, P::Family>,
+        rng: &mut R,
+    ) -> Result<std::result::Result<(P, ValueMlp<B>, UpdateStats), String>> {
+        let s = self.settings.clone();
+        let m = batch.len;
+        let device = batch.obs.device();
+        let lr = if s.anneal_lr {
+            s.learning_rate * batch.progress_remaining
+        } else {
+            s.learning_rate
+        };
+        let old_dist = policy
+            .clone()
+            .no_grad()
+            .distribution(batch.obs.clone())
+            .clone();
+        let old_dist = P::Family::map_backend(old_dist, |t| t.detach());
+        let full_adv = if s.normalize_advantage && s.objective == Objective::Vanilla {
+            normalize(batch.advantages.clone())
+        } else {
+            batch.advantages.clone()
+        };
+        let mb = s.batch_size.min(m);
+        let mut order: Vec<i64> = (0..m as i64).collect();
+        let mut last = [0.0f64; 5]; // policy loss, value loss, entropy, approx_kl, clipfrac
+        let mut clipfracs = Vec::new();
+        let mut epochs = 0;
+        'epochs: for _ in 0..s.n_epochs {
+            epochs += 1;
+            if mb < m {
+                order.shuffle(rng);
+            }
+            let mut epoch_kl = 0.0;
+            for chunk in order.chunks(mb) {
+                let idx = Tensor::<B, 1, Int>::from_data(
+                    TensorData::new(chunk.to_vec(), [chunk.len()]),
+                    &device,
+                );
+                let whole = chunk.len() == m;
+                let pick1 = |t: &Tensor<B, 1>| {
+                    if whole {
+                        t.clone()
+                    } else {
+                        t.clone().select(0, idx.clone())
+                    }
+                };
+                let obs = if whole {
+                    batch.obs.clone()
+                } else {
+                    batch.obs.clone().select(0, idx.clone())
+                };
+                let actions = if whole {
+                    batch.actions.clone()
+                } else {
+                    P::Family::select(&batch.actions, idx.clone())
+                };
+                let old_lp = pick1(&batch.old_log_probs);
+                let mut adv = pick1(&full_adv);
+                if s.normalize_advantage && s.objective != Objective::Vanilla {
+                    adv = normalize(adv);
+                }
+
+                let dist = policy.distribution(obs.clone());
+                let log_ratio = dist.log_prob(actions) - old_lp;
+                let ratio = log_ratio.clone().exp();
+                let approx_kl = (ratio.clone().sub_scalar(1.0) - log_ratio.clone())
+                    .mean()
+                    .detach();
+                let entropy = dist.entropy().mean();
+                let (pg_loss, clipfrac) = match &s.objective {
+                    Objective::Clip { clip_range, .. } => {
+                        let unclipped = adv.clone().neg() * ratio.clone();
+                        let clipped =
+                            adv.neg() * ratio.clone().clamp(1.0 - clip_range, 1.0 + clip_range);
+                        let clipfrac = ratio
+                            .sub_scalar(1.0)
+                            .abs()
+                            .greater_elem(*clip_range)
+                            .float()
+                            .mean()
+                            .detach();
+                        (unclipped.max_pair(clipped).mean(), Some(clipfrac))
+                    }
+                    Objective::KlPenalty { .. } => {
+                        let old = if whole {
+                            old_dist.clone()
+                        } else {
+                            P::Family::map_backend(old_dist.clone(), |t| t.select(0, idx.clone()))
+                        };
+                        let kl = old.kl(&dist).mean();
+                        (
+                            (ratio * adv).mean().neg() + kl.mul_scalar(self.kl_coef),
+                            None,
+                        )
+                    }
+                    Objective::Vanilla => ((log_ratio * adv).mean().neg(), None),
+                };
+                let (v_loss, loss) = if s.objective == Objective::Vanilla {
+                    (None, pg_loss.clone() - entropy.clone().mul_scalar(0.0))
+                } else {
+                    let v = value.forward(obs);
+                    let ret = pick1(&batch.returns);
+                    let unclipped = (v.clone() - ret.clone()).powi_scalar(2);
+                    let v_loss = match &s.objective {
+                        Objective::Clip {
+                            clip_range_vf: Some(c),
+                            ..
+                        } => {
+                            let old_v = pick1(&batch.old_values);
+                            let clipped_v = old_v.clone() + (v - old_v).clamp(-c, *c);
+                            let clipped = (clipped_v - ret).powi_scalar(2);
+                            unclipped.max_pair(clipped).mean().mul_scalar(0.5)
+                        }
+                        _ => unclipped.mean().mul_scalar(0.5),
+                    };
+                    let loss = pg_loss.clone() - entropy.clone().mul_scalar(s.ent_coef)
+                        + v_loss.clone().mul_scalar(s.vf_coef);
+                    (Some(v_loss), loss)
+                };
+                let mut grads = loss.backward();
+                let g_pi = flat::gradient(&policy, &grads);
+                let mut norm2 = g_pi.powi_scalar(2).sum();
+                if v_loss.is_some() {
+                    norm2 = norm2 + flat::gradient(&value, &grads).powi_scalar(2).sum();
+                }
+                let mut tx = Transaction::default()
+                    .register(norm2)
+                    .register(pg_loss.detach().inner())
+                    .register(entropy.detach().inner())
+                    .register(approx_kl.inner());
+                if let Some(v) = &v_loss {
+                    tx = tx.register(v.clone().detach().inner());
+                }
+                if let Some(c) = &clipfrac {
+                    tx = tx.register(c.clone().inner());
+                }
+                let read: Vec<f64> = tx
+                    .execute()
+                    .into_iter()
+                    .map(|d| d.iter::<f64>().next().unwrap_or(f64::NAN))
+                    .collect();
+                let norm = read[0].sqrt();
+                if !norm.is_finite() || !read[1].is_finite() {
+                    return Ok(Err(format!(
+                        "non-finite loss ({}) or gradient norm ({norm})",
+                        read[1]
+                    )));
+                }
+                let scale = match s.max_grad_norm {
+                    Some(max) if norm > max => max / (norm + 1e-6),
+                    _ => 1.0,
+                };
+                let g_pi = scale_grads(
+                    GradientsParams::from_module(&mut grads, &policy),
+                    &policy,
+                    scale,
+                );
+                policy = self.policy_optim.step(lr, policy, g_pi);
+                let mut k = 4;
+                last[0] = read[1];
+                last[2] = read[2];
+                last[3] = read[3];
+                epoch_kl = read[3];
+                if v_loss.is_some() {
+                    let g_v = scale_grads(
+                        GradientsParams::from_module(&mut grads, &value),
+                        &value,
+                        scale,
+                    );
+                    value = self.value_optim.step(lr, value, g_v);
+                    last[1] = read[k];
+                    k += 1;
+                }
+                if clipfrac.is_some() {
+                    last[4] = read[k];
+                    clipfracs.push(read[k]);
+                }
+            }
+            if let Objective::Clip {
+                target_kl: Some(t), ..
+            } = s.objective
+                && epoch_kl > t
+            {
+                break 'epochs;
+            }
+        }
+
+        let mut stats = UpdateStats {
+            policy_loss: last[0],
+            value_loss: last[1],
+            entropy: last[2],
+            approx_kl: last[3],
+            clipfrac: (!clipfracs.is_empty())
+                .then(|| clipfracs.iter().sum::<f64>() / clipfracs.len() as f64),
+            learning_rate: Some(lr),
+            epochs: Some(epochs),
+            ..UpdateStats::default()
+        };
+        let new_dist = policy.clone().no_grad().distribution(batch.obs.clone());
+        let kl = old_dist.kl(&new_dist).mean().inner();
+        let std = P::Family::mean_std(&new_dist).map(|t| t.inner());
+        let mut tx = Transaction::default().register(kl);
+        if let Some(std) = std {
+            tx = tx.register(std);
+        }
+        let read: Vec<f64> = tx
+            .execute()
+            .into_iter()
+            .map(|d| d.iter::<f64>().next().unwrap_or(f64::NAN))
+            .collect();
+        stats.step_kl = Some(read[0]);
+        stats.policy_std = read.get(1).copied();
+        if let Objective::KlPenalty { target_kl } = s.objective {
+            if read[0] > 1.5 * target_kl {
+                self.kl_coef *= 2.0;
+            } else if read[0] < target_kl / 1.5 {
+                self.kl_coef /= 2.0;
+            }
+            stats.kl_coef = Some(self.kl_coef);
+        }
+        if let Some(critic) = &mut self.critic {
+            match critic.fit(value.clone(), &batch.host_obs, &batch.host_returns, rng) {
+                Ok((v, fit)) => {
+                    value = v;
+                    stats.value_loss = fit.value_loss;
+                }
+                Err(AlgoError::NonFinite(msg)) => return Ok(Err(format!("critic: {msg}"))),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Ok((policy, value, stats)))
+    }
+}
+
+/// Multiplies every gradient of `module` in `grads` by `scale`.
+fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+    mut grads: GradientsParams,
+    module: &M,
+    scale: f64,
+) -> GradientsParams {
+    if scale == 1.0 {
+        return grads;
+    }
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        scale: f64,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+                self.grads.register(param.id, g.mul_scalar(self.scale));
+            }
+        }
+    }
+    module.visit(&mut Scale {
+        grads: &mut grads,
+        scale,
+    });
+    grads
+}
+
+/// The divisor of `len` closest to `near`.
+fn divisor_near(len: usize, near: usize) -> usize {
+    (1..=len)
+        .filter(|d| len.is_multiple_of(*d))
+        .min_by_key(|d| d.abs_diff(near))
+        .unwrap_or(1)
+}

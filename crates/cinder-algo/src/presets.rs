@@ -1,0 +1,83 @@
+//! Tuned hyperparameters per env and algorithm (rl-baselines3-zoo's where it has them).
+
+use crate::config::{AlgoConfig, TrainConfig};
+use crate::natural::{NpgConfig, TrpoConfig};
+use crate::pg::{PpoConfig, PpoKlConfig, VpgConfig};
+
+/// The preset for `env_id` and `algo` (`trpo`, `npg`, `ppo`, `ppo-kl`, `vpg`), or the
+/// algorithm's defaults when there is none. `None` for an unknown algorithm name.
+pub fn preset(env_id: &str, algo: &str) -> Option<TrainConfig> {
+    let algo = AlgoConfig::from_name(algo).ok()?;
+    let env = env_id.split('-').next().unwrap_or(env_id);
+    let new = |a: AlgoConfig| TrainConfig::new(env_id.to_string(), a);
+    Some(match (env, algo) {
+        // rl-zoo TRPO Pendulum-v1 (without gSDE).
+        ("Pendulum", AlgoConfig::Trpo(_)) => new(AlgoConfig::Trpo(
+            TrpoConfig::new().with_n_critic_updates(15),
+        ))
+        .with_num_envs(2)
+        .with_n_steps(1024)
+        .with_gamma(0.9)
+        .with_total_timesteps(150_000),
+        ("Pendulum", AlgoConfig::Npg(_)) => {
+            new(AlgoConfig::Npg(NpgConfig::new().with_n_critic_updates(15)))
+                .with_num_envs(2)
+                .with_n_steps(1024)
+                .with_gamma(0.9)
+                .with_total_timesteps(150_000)
+        }
+        // rl-zoo PPO Pendulum-v1 settings.
+        ("Pendulum", AlgoConfig::PpoKl(_)) => new(AlgoConfig::PpoKl(
+            PpoKlConfig::new()
+                .with_learning_rate(1e-3)
+                .with_batch_size(64)
+                .with_n_epochs(10),
+        ))
+        .with_num_envs(4)
+        .with_n_steps(1024)
+        .with_gamma(0.9)
+        .with_total_timesteps(200_000),
+        ("Pendulum", AlgoConfig::Ppo(_)) => new(AlgoConfig::Ppo(
+            PpoConfig::new()
+                .with_learning_rate(1e-3)
+                .with_batch_size(64)
+                .with_clip_range_vf(None),
+        ))
+        .with_num_envs(4)
+        .with_n_steps(1024)
+        .with_gamma(0.9)
+        .with_total_timesteps(200_000),
+        // rl-zoo TRPO CartPole-v1.
+        ("CartPole", AlgoConfig::Trpo(_)) => new(AlgoConfig::Trpo(
+            TrpoConfig::new()
+                .with_batch_size(512)
+                .with_cg_damping(1e-3)
+                .with_n_critic_updates(20),
+        ))
+        .with_num_envs(2)
+        .with_n_steps(512)
+        .with_gae_lambda(0.98)
+        .with_total_timesteps(100_000),
+        // rl-zoo PPO CartPole-v1.
+        ("CartPole", AlgoConfig::Ppo(_)) => new(AlgoConfig::Ppo(
+            PpoConfig::new()
+                .with_learning_rate(1e-3)
+                .with_batch_size(256)
+                .with_n_epochs(20)
+                .with_clip_range_vf(None),
+        ))
+        .with_num_envs(8)
+        .with_n_steps(32)
+        .with_gamma(0.98)
+        .with_gae_lambda(0.8)
+        .with_total_timesteps(100_000),
+        ("CartPole", AlgoConfig::Vpg(_)) => {
+            new(AlgoConfig::Vpg(VpgConfig::new().with_learning_rate(1e-2)))
+                .with_num_envs(4)
+                .with_n_steps(500)
+                .with_gae_lambda(0.97)
+                .with_total_timesteps(200_000)
+        }
+        (_, a) => new(a),
+    })
+}

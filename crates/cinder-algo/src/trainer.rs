@@ -1,0 +1,1040 @@
+//! The on-policy training loop: collect → GAE → update → log, with evaluation, callbacks and
+//! checkpoints that resume exactly.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::Optimizer;
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Tensor, TensorData};
+use cinder_env::wrappers::{NormalizeObservation, NormalizeReward, RecordEpisodeStatistics};
+use cinder_env::{ActionBuffer, EnvState, MakeOptions, Space, StepBatch, VecEnv};
+use cinder_policy::{
+    ActionDistribution, CategoricalMlpPolicy, CategoricalMlpPolicyConfig, GaussianMlpPolicy,
+    GaussianMlpPolicyConfig, Policy, ValueMlp, ValueMlpConfig, flat,
+};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{Batch, UpdateStats};
+use crate::config::{AlgoConfig, TrainConfig};
+use crate::error::{AlgoError, Result};
+use crate::family::{ActionFamily, AgentPolicy};
+use crate::gae::gae;
+use crate::metrics::{Metrics, MetricsWriter};
+use crate::natural::NaturalGradient;
+use crate::pg::PolicyGradient;
+use crate::rollout::{Rollout, RolloutCollector};
+use crate::value::explained_variance;
+
+/// The random generator of the learner (action noise, minibatch order); its state is saved in
+/// checkpoints.
+pub type TrainRng = rand::rngs::Xoshiro256PlusPlus;
+
+/// Offset between the training seed and the evaluation envs' seed.
+const EVAL_SEED_OFFSET: u64 = 1_000_003;
+
+/// What a rollout looked like, for [`Callback::on_rollout_end`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutInfo {
+    /// Env steps so far, this rollout included.
+    pub global_step: u64,
+    /// Updates done so far (this rollout's update not yet).
+    pub update: u64,
+    /// Episodes that ended in the rollout: (return, length).
+    pub episodes: Vec<(f64, u64)>,
+}
+
+/// A deterministic evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalResult {
+    /// Env steps of training when it ran.
+    pub global_step: u64,
+    /// Mean undiscounted return.
+    pub mean_return: f64,
+    /// Standard deviation of the returns (population).
+    pub std_return: f64,
+    /// Every episode's return.
+    pub returns: Vec<f64>,
+    /// Every episode's length.
+    pub lengths: Vec<u64>,
+}
+
+/// Whether training goes on after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// Stop after this update (a final evaluation and checkpoint still happen).
+    Stop,
+}
+
+/// Hooks into the loop; every method defaults to doing nothing.
+pub trait Callback {
+    /// After each rollout, before the update.
+    fn on_rollout_end(&mut self, info: &RolloutInfo) {
+        let _ = info;
+    }
+    /// After each update with its metrics row; return [`Control::Stop`] to end training.
+    fn on_update_end(&mut self, metrics: &Metrics) -> Control {
+        let _ = metrics;
+        Control::Continue
+    }
+    /// After each evaluation.
+    fn on_evaluation(&mut self, result: &EvalResult) {
+        let _ = result;
+    }
+}
+
+/// A callback that does nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCallback;
+impl Callback for NoCallback {}
+
+/// The result of [`Trainer::train`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSummary {
+    /// Environment id.
+    pub env: String,
+    /// Algorithm name.
+    pub algo: String,
+    /// Env steps trained.
+    pub steps: u64,
+    /// Updates done.
+    pub updates: u64,
+    /// Wall-clock seconds of this `train` call.
+    pub wall_s: f64,
+    /// Env steps per second over this call.
+    pub sps: f64,
+    /// Final deterministic evaluation.
+    pub final_eval: EvalResult,
+    /// Updates whose policy step was skipped (non-finite values, CG breakdown).
+    pub skipped_updates: u64,
+    /// Seconds spent per phase over this call: collect, gae, policy, value.
+    pub time_split: [f64; 4],
+}
+
+/// TRPO/NPG or a first-order learner.
+enum Learner<B: AutodiffBackend, P: AgentPolicy<B>> {
+    Natural(NaturalGradient<B>),
+    FirstOrder(PolicyGradient<B, P>),
+}
+
+/// Builds the training or evaluation env stack of a config: the env (with its time limit),
+/// episode statistics on the raw rewards, then the normalisers the config asks for.
+///
+/// # Errors
+/// An unknown env id, bad kwargs.
+pub fn make_env(config: &TrainConfig, num_envs: usize, seed: u64) -> Result<Box<dyn VecEnv>> {
+    let options = MakeOptions {
+        kwargs: config.env_kwargs.clone(),
+        max_episode_steps: config.max_episode_steps,
+    };
+    let env = cinder_env::make_with(&config.env_id, num_envs, Some(seed), &options)?;
+    let mut env: Box<dyn VecEnv> = Box::new(RecordEpisodeStatistics::new(env, 100)?);
+    if config.normalize_observation {
+        env = Box::new(NormalizeObservation::with_defaults(env)?);
+    }
+    if config.normalize_reward {
+        env = Box::new(NormalizeReward::new(env, config.gamma, 1e-8, Some(10.0))?);
+    }
+    Ok(env)
+}
+
+/// Everything in `state.json` of a checkpoint besides the tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointState {
+    format: u32,
+    config: serde_json::Value,
+    global_step: u64,
+    update: u64,
+    rng: TrainRng,
+    env_stats: EnvState,
+    env_runtime: Option<EnvState>,
+    observations: Vec<f32>,
+    kl_coef: f64,
+    policy_params: usize,
+    value_params: usize,
+    skipped_updates: u64,
+}
+
+const CHECKPOINT_FORMAT: u32 = 1;
+
+/// Trains one policy with one algorithm on one env stack.
+pub struct Trainer<B: AutodiffBackend, P: AgentPolicy<B>> {
+    config: TrainConfig,
+    device: B::Device,
+    env: Box<dyn VecEnv>,
+    eval_env: Box<dyn VecEnv>,
+    collector: RolloutCollector,
+    policy: P,
+    value: ValueMlp<B>,
+    learner: Learner<B, P>,
+    rng: TrainRng,
+    global_step: u64,
+    update: u64,
+    skipped_updates: u64,
+    run_dir: Option<PathBuf>,
+    metrics: Option<MetricsWriter>,
+    last_eval: Option<EvalResult>,
+}
+
+impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
+    /// A fresh run of `policy` (built by you for the env's spaces) under `config`. The value
+    /// net is built from the config. With `run_dir`, metrics and checkpoints are written there.
+    ///
+    /// # Errors
+    /// An invalid config, an env that cannot be made, or a policy whose actions do not fit
+    /// the env.
+    pub fn new(
+        config: TrainConfig,
+        policy: P,
+        run_dir: Option<&Path>,
+        device: &B::Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        let mut env = make_env(&config, config.num_envs, config.seed)?;
+        let eval_env = make_env(
+            &config,
+            config.eval_episodes,
+            config.seed.wrapping_add(EVAL_SEED_OFFSET),
+        )?;
+        let obs_dim = obs_dim(env.observation_space())?;
+        let value = ValueMlpConfig::new(obs_dim)
+            .with_hidden(config.value_hidden.clone())
+            .with_activation(config.activation)
+            .init::<B>(config.seed.wrapping_add(1), device)?;
+        let collector = RolloutCollector::new(env.as_mut(), config.seed)?;
+        let learner = build_learner(&config.algo)?;
+        let metrics = match run_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| AlgoError::io(dir, e))?;
+                Some(MetricsWriter::open(dir, None)?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            rng: TrainRng::seed_from_u64(config.seed.wrapping_add(2)),
+            config,
+            device: device.clone(),
+            env,
+            eval_env,
+            collector,
+            policy: flat::require_grad(policy),
+            value,
+            learner,
+            global_step: 0,
+            update: 0,
+            skipped_updates: 0,
+            run_dir: run_dir.map(Path::to_path_buf),
+            metrics,
+            last_eval: None,
+        })
+    }
+
+    /// Continues the run saved in checkpoint folder `checkpoint` (see
+    /// [`save_checkpoint`](Self::save_checkpoint)). `policy` must have the architecture the
+    /// checkpoint was trained with (its values are replaced). `total_timesteps` may raise the
+    /// budget; any other difference from the saved config is refused. Metrics rows written
+    /// after the checkpoint are dropped.
+    ///
+    /// # Errors
+    /// [`AlgoError::Checkpoint`] for a damaged checkpoint or one of another config/shape.
+    pub fn resume(
+        checkpoint: &Path,
+        policy: P,
+        total_timesteps: Option<u64>,
+        run_dir: Option<&Path>,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let fail = |message: String| AlgoError::Checkpoint {
+            path: checkpoint.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(checkpoint.join("state.json")).map_err(|e| {
+            fail(format!(
+                "cannot read state.json ({e}); is this a checkpoint folder?"
+            ))
+        })?;
+        let state: CheckpointState = serde_json::from_str(&text)
+            .map_err(|e| fail(format!("state.json is damaged ({e})")))?;
+        if state.format != CHECKPOINT_FORMAT {
+            return Err(fail(format!(
+                "format {} is not the format {CHECKPOINT_FORMAT} this build reads",
+                state.format
+            )));
+        }
+        let mut config: TrainConfig = serde_json::from_value(state.config.clone())
+            .map_err(|e| fail(format!("the saved config does not parse ({e})")))?;
+        if let Some(t) = total_timesteps {
+            config.total_timesteps = t;
+        }
+        let mut trainer = Self::new(config, policy, None, device)?;
+        trainer.load(checkpoint, &state)?;
+        trainer.run_dir = run_dir.map(Path::to_path_buf);
+        if let Some(dir) = run_dir {
+            trainer.metrics = Some(MetricsWriter::open(dir, Some(state.update))?);
+        }
+        Ok(trainer)
+    }
+
+    /// Refuses a checkpoint whose config differs from `expected` in anything but
+    /// `total_timesteps`, naming the fields.
+    ///
+    /// # Errors
+    /// [`AlgoError::Checkpoint`] listing the differences.
+    pub fn check_checkpoint_config(checkpoint: &Path, expected: &TrainConfig) -> Result<()> {
+        let text = std::fs::read_to_string(checkpoint.join("state.json")).map_err(|e| {
+            AlgoError::Checkpoint {
+                path: checkpoint.to_path_buf(),
+                message: format!("cannot read state.json ({e})"),
+            }
+        })?;
+        let state: CheckpointState =
+            serde_json::from_str(&text).map_err(|e| AlgoError::Checkpoint {
+                path: checkpoint.to_path_buf(),
+                message: format!("state.json is damaged ({e})"),
+            })?;
+        let mut want = serde_json::to_value(expected).unwrap_or_default();
+        let mut got = state.config;
+        for v in [&mut want, &mut got] {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("total_timesteps");
+            }
+        }
+        if want != got {
+            let diff = differing_keys(&got, &want);
+            return Err(AlgoError::Checkpoint {
+                path: checkpoint.to_path_buf(),
+                message: format!(
+                    "it was trained with another config (differs in: {}); resume with the \
+                     saved config or start a new run",
+                    diff.join(", ")
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, dir: &Path, state: &CheckpointState) -> Result<()> {
+        let fail = |message: String| AlgoError::Checkpoint {
+            path: dir.to_path_buf(),
+            message,
+        };
+        let (p, v) = (
+            flat::num_params(&self.policy),
+            flat::num_params(&self.value),
+        );
+        if (p, v) != (state.policy_params, state.value_params) {
+            return Err(fail(format!(
+                "its networks have {} + {} parameters, this policy and value net {p} + {v}",
+                state.policy_params, state.value_params
+            )));
+        }
+        let rec = BinFileRecorder::<FullPrecisionSettings>::new();
+        let load_err = |what: &str, e: burn::record::RecorderError| {
+            fail(format!("{what} cannot be read ({e})"))
+        };
+        let policy_record = rec
+            .load(dir.join("policy"), &self.device)
+            .map_err(|e| load_err("policy.bin", e))?;
+        let value_record = rec
+            .load(dir.join("value"), &self.device)
+            .map_err(|e| load_err("value.bin", e))?;
+        let policy = self.policy.clone().load_record(policy_record);
+        let value = self.value.clone().load_record(value_record);
+        match &mut self.learner {
+            Learner::Natural(n) => {
+                let r = rec
+                    .load(dir.join("critic_optim"), &self.device)
+                    .map_err(|e| load_err("critic_optim.bin", e))?;
+                let o = n.critic_mut().optimizer_mut();
+                *o = o.clone().load_record(r);
+            }
+            Learner::FirstOrder(pg) => {
+                let r = rec
+                    .load(dir.join("policy_optim"), &self.device)
+                    .map_err(|e| load_err("policy_optim.bin", e))?;
+                let o = pg.policy_optimizer();
+                *o = o.clone().load_record(r);
+                let r = rec
+                    .load(dir.join("value_optim"), &self.device)
+                    .map_err(|e| load_err("value_optim.bin", e))?;
+                let o = pg.value_optimizer();
+                *o = o.clone().load_record(r);
+                if let Some(c) = pg.critic_mut() {
+                    let r = rec
+                        .load(dir.join("critic_optim"), &self.device)
+                        .map_err(|e| load_err("critic_optim.bin", e))?;
+                    let o = c.optimizer_mut();
+                    *o = o.clone().load_record(r);
+                }
+                pg.set_kl_coef(state.kl_coef);
+            }
+        }
+        self.env.load_state(&state.env_stats)?;
+        match &state.env_runtime {
+            Some(rt) => {
+                self.env.load_runtime(rt)?;
+                self.collector =
+                    RolloutCollector::resume(self.env.as_ref(), state.observations.clone())?;
+            }
+            None => {
+                // An env that cannot save its state (a Python env) restarts its episodes.
+                self.collector = RolloutCollector::new(
+                    self.env.as_mut(),
+                    self.config.seed.wrapping_add(state.update),
+                )?;
+            }
+        }
+        self.policy = flat::require_grad(policy);
+        self.value = flat::require_grad(value);
+        self.rng = state.rng.clone();
+        self.global_step = state.global_step;
+        self.update = state.update;
+        self.skipped_updates = state.skipped_updates;
+        Ok(())
+    }
+
+    /// The config.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &P {
+        &self.policy
+    }
+
+    /// The value net.
+    pub fn value(&self) -> &ValueMlp<B> {
+        &self.value
+    }
+
+    /// Env steps so far.
+    pub fn global_step(&self) -> u64 {
+        self.global_step
+    }
+
+    /// Updates so far.
+    pub fn updates(&self) -> u64 {
+        self.update
+    }
+
+    /// The training env stack (e.g. to read its normaliser statistics).
+    pub fn env(&self) -> &dyn VecEnv {
+        self.env.as_ref()
+    }
+
+    /// The last evaluation, if any.
+    pub fn last_eval(&self) -> Option<&EvalResult> {
+        self.last_eval.as_ref()
+    }
+
+    /// Trains until `total_timesteps` or until a callback stops, then evaluates and (with a
+    /// run folder) writes a final checkpoint.
+    ///
+    /// # Errors
+    /// Env failures and I/O errors. Non-finite updates are skipped and logged, not errors.
+    pub fn train(&mut self, callback: &mut dyn Callback) -> Result<TrainSummary> {
+        let start = Instant::now();
+        let start_step = self.global_step;
+        let mut split = [0.0f64; 4];
+        let batch_steps = (self.config.n_steps * self.config.num_envs) as u64;
+        while self.global_step < self.config.total_timesteps {
+            let progress_remaining =
+                1.0 - self.global_step as f64 / self.config.total_timesteps as f64;
+            let (rollout, mut times) = self.collect()?;
+            self.global_step += batch_steps;
+            let episodes: Vec<(f64, u64)> = rollout
+                .episodes
+                .iter()
+                .map(|e| (e.episodic_return, e.episodic_length))
+                .collect();
+            callback.on_rollout_end(&RolloutInfo {
+                global_step: self.global_step,
+                update: self.update,
+                episodes: episodes.clone(),
+            });
+            let (stats, t) = self.learn(&rollout, progress_remaining)?;
+            times[1] = t[0];
+            times[2] = t[1];
+            times[3] = t[2];
+            for (s, t) in split.iter_mut().zip(times) {
+                *s += t;
+            }
+            self.update += 1;
+            let ev = explained_variance(&rollout.values, &self.last_returns(&rollout));
+            let mut row = Metrics::default();
+            row.set("global_step", self.global_step as f64);
+            row.set("update", self.update as f64);
+            if !episodes.is_empty() {
+                let n = episodes.len() as f64;
+                row.set(
+                    "charts/episodic_return",
+                    episodes.iter().map(|e| e.0).sum::<f64>() / n,
+                );
+                row.set(
+                    "charts/episodic_length",
+                    episodes.iter().map(|e| e.1 as f64).sum::<f64>() / n,
+                );
+            }
+            let elapsed = start.elapsed().as_secs_f64();
+            row.set(
+                "charts/SPS",
+                ((self.global_step - start_step) as f64 / elapsed).round(),
+            );
+            fill_stats(&mut row, &stats);
+            row.set("losses/explained_variance", ev);
+            for (name, t) in [
+                "time/collect_s",
+                "time/gae_s",
+                "time/policy_s",
+                "time/value_s",
+            ]
+            .iter()
+            .zip(times)
+            {
+                row.set(name, t);
+            }
+            if stats.skipped.is_some() {
+                self.skipped_updates += 1;
+            }
+            let interval = self.config.eval_interval;
+            if interval > 0 && self.update.is_multiple_of(interval as u64) {
+                let eval = self.evaluate()?;
+                row.set("eval/mean_return", eval.mean_return);
+                row.set("eval/std_return", eval.std_return);
+                callback.on_evaluation(&eval);
+            }
+            if let Some(m) = &mut self.metrics {
+                m.write(&row)?;
+            }
+            let ck = self.config.checkpoint_interval;
+            if ck > 0 && self.update.is_multiple_of(ck as u64) && self.run_dir.is_some() {
+                self.save_checkpoint_in_run()?;
+            }
+            if callback.on_update_end(&row) == Control::Stop {
+                break;
+            }
+        }
+        let final_eval = match &self.last_eval {
+            Some(e) if e.global_step == self.global_step => e.clone(),
+            _ => {
+                let e = self.evaluate()?;
+                callback.on_evaluation(&e);
+                e
+            }
+        };
+        if self.run_dir.is_some() {
+            self.save_checkpoint_in_run()?;
+        }
+        let wall_s = start.elapsed().as_secs_f64();
+        Ok(TrainSummary {
+            env: self.config.env_id.clone(),
+            algo: self.config.algo.name().to_string(),
+            steps: self.global_step,
+            updates: self.update,
+            wall_s,
+            sps: (self.global_step - start_step) as f64 / wall_s.max(1e-9),
+            final_eval,
+            skipped_updates: self.skipped_updates,
+            time_split: split,
+        })
+    }
+
+    fn last_returns(&self, rollout: &Rollout) -> Vec<f32> {
+        // The value targets of the batch just learnt from (recomputed: cheap, host-side).
+        gae(
+            &rollout.rewards,
+            &rollout.values,
+            &rollout.next_values,
+            &rollout.terminated,
+            &rollout.truncated,
+            rollout.num_envs,
+            self.config.gamma,
+            self.config.gae_lambda,
+        )
+        .map(|a| a.returns)
+        .unwrap_or_default()
+    }
+
+    /// One rollout with the current policy; returns it and the seconds it took (in slot 0).
+    fn collect(&mut self) -> Result<(Rollout, [f64; 4])> {
+        let t = Instant::now();
+        let policy = self.policy.valid();
+        let value = self.value.valid();
+        let rollout = self.collector.collect(
+            self.env.as_mut(),
+            &policy,
+            &value,
+            self.config.n_steps,
+            &mut self.rng,
+            &self.device,
+        )?;
+        Ok((rollout, [t.elapsed().as_secs_f64(), 0.0, 0.0, 0.0]))
+    }
+
+    /// GAE and the update; returns the stats and the seconds of GAE, policy and value.
+    fn learn(
+        &mut self,
+        rollout: &Rollout,
+        progress_remaining: f64,
+    ) -> Result<(UpdateStats, [f64; 3])> {
+        let t = Instant::now();
+        let adv = gae(
+            &rollout.rewards,
+            &rollout.values,
+            &rollout.next_values,
+            &rollout.terminated,
+            &rollout.truncated,
+            rollout.num_envs,
+            self.config.gamma,
+            self.config.gae_lambda,
+        )?;
+        let batch = Batch::<B, P::Family>::new(rollout, &adv, progress_remaining, &self.device)?;
+        let t_gae = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let policy = self.policy.clone();
+        let value = self.value.clone();
+        let (policy, value, stats, t_policy, t_value) = match &mut self.learner {
+            Learner::Natural(n) => {
+                let (policy, mut stats) = n.policy_step(policy, &batch)?;
+                let t_policy = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let saved = n.critic().optimizer().clone();
+                let value = match n.critic_mut().fit(
+                    value.clone(),
+                    &batch.host_obs,
+                    &batch.host_returns,
+                    &mut self.rng,
+                ) {
+                    Ok((v, s)) => {
+                        stats.value_loss = s.value_loss;
+                        v
+                    }
+                    Err(AlgoError::NonFinite(msg)) => {
+                        *n.critic_mut().optimizer_mut() = saved;
+                        stats.value_loss = f64::NAN;
+                        stats.skipped.get_or_insert(format!("critic: {msg}"));
+                        value
+                    }
+                    Err(e) => return Err(e),
+                };
+                (policy, value, stats, t_policy, t.elapsed().as_secs_f64())
+            }
+            Learner::FirstOrder(pg) => {
+                let (p, v, s) = pg.update(policy, value, &batch, &mut self.rng)?;
+                (p, v, s, t.elapsed().as_secs_f64(), 0.0)
+            }
+        };
+        self.policy = policy;
+        self.value = value;
+        Ok((stats, [t_gae, t_policy, t_value]))
+    }
+
+    /// Deterministic evaluation (mode actions) of `eval_episodes` episodes on the separate
+    /// eval envs, with the training normaliser statistics loaded and frozen.
+    ///
+    /// # Errors
+    /// Env failures; an env whose episodes do not end within 1,000,000 steps.
+    pub fn evaluate(&mut self) -> Result<EvalResult> {
+        let mut stats = EnvState::default();
+        self.env.save_state(&mut stats)?;
+        let result = evaluate_policy(
+            &self.policy.valid(),
+            self.eval_env.as_mut(),
+            &stats,
+            self.config.seed.wrapping_add(EVAL_SEED_OFFSET),
+            &self.device,
+        )?;
+        let result = EvalResult {
+            global_step: self.global_step,
+            ..result
+        };
+        self.last_eval = Some(result.clone());
+        Ok(result)
+    }
+
+    fn save_checkpoint_in_run(&mut self) -> Result<()> {
+        let Some(dir) = self.run_dir.clone() else {
+            return Ok(());
+        };
+        let target = dir
+            .join("checkpoints")
+            .join(format!("update_{:06}", self.update));
+        self.save_checkpoint(&target)
+    }
+
+    /// Writes a checkpoint folder at `target` atomically: everything goes to a temporary
+    /// sibling folder first, which is renamed into place. Refuses (and writes nothing) when
+    /// the policy or value net holds a non-finite parameter.
+    ///
+    /// # Errors
+    /// I/O errors; [`AlgoError::NonFinite`] for non-finite parameters.
+    pub fn save_checkpoint(&mut self, target: &Path) -> Result<()> {
+        let finite = |t: Tensor<B::InnerBackend, 1>| {
+            t.is_finite().bool_not().any().into_scalar().to_string() == "false"
+        };
+        if !finite(flat::flatten(&self.policy.valid()))
+            || !finite(flat::flatten(&self.value.valid()))
+        {
+            return Err(AlgoError::NonFinite(
+                "the parameters hold NaN or ∞; the checkpoint was not written".into(),
+            ));
+        }
+        let parent = target.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| AlgoError::io(parent, e))?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "checkpoint".into());
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| AlgoError::io(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| AlgoError::io(&tmp, e))?;
+        let written = self.write_checkpoint(&tmp);
+        if let Err(e) = written {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        if target.exists() {
+            let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+            std::fs::rename(target, &old).map_err(|e| AlgoError::io(target, e))?;
+            std::fs::rename(&tmp, target).map_err(|e| AlgoError::io(target, e))?;
+            let _ = std::fs::remove_dir_all(&old);
+        } else {
+            std::fs::rename(&tmp, target).map_err(|e| AlgoError::io(target, e))?;
+        }
+        Ok(())
+    }
+
+    fn write_checkpoint(&mut self, dir: &Path) -> Result<()> {
+        let rec = BinFileRecorder::<FullPrecisionSettings>::new();
+        let io = |what: &str, e: burn::record::RecorderError| AlgoError::io(dir.join(what), e);
+        rec.record(self.policy.clone().into_record(), dir.join("policy"))
+            .map_err(|e| io("policy.bin", e))?;
+        rec.record(self.value.clone().into_record(), dir.join("value"))
+            .map_err(|e| io("value.bin", e))?;
+        let mut kl_coef = 1.0;
+        match &mut self.learner {
+            Learner::Natural(n) => {
+                rec.record(n.critic().optimizer().to_record(), dir.join("critic_optim"))
+                    .map_err(|e| io("critic_optim.bin", e))?;
+            }
+            Learner::FirstOrder(pg) => {
+                kl_coef = pg.kl_coef();
+                rec.record(pg.policy_optimizer().to_record(), dir.join("policy_optim"))
+                    .map_err(|e| io("policy_optim.bin", e))?;
+                rec.record(pg.value_optimizer().to_record(), dir.join("value_optim"))
+                    .map_err(|e| io("value_optim.bin", e))?;
+                if let Some(c) = pg.critic_mut() {
+                    rec.record(c.optimizer().to_record(), dir.join("critic_optim"))
+                        .map_err(|e| io("critic_optim.bin", e))?;
+                }
+            }
+        }
+        let mut env_stats = EnvState::default();
+        self.env.save_state(&mut env_stats)?;
+        let mut runtime = EnvState::default();
+        let env_runtime = self.env.save_runtime(&mut runtime).ok().map(|_| runtime);
+        let state = CheckpointState {
+            format: CHECKPOINT_FORMAT,
+            config: serde_json::to_value(&self.config)
+                .map_err(|e| AlgoError::io(dir.join("state.json"), e))?,
+            global_step: self.global_step,
+            update: self.update,
+            rng: self.rng.clone(),
+            env_stats,
+            env_runtime,
+            observations: self.collector.observations().to_vec(),
+            kl_coef,
+            policy_params: flat::num_params(&self.policy),
+            value_params: flat::num_params(&self.value),
+            skipped_updates: self.skipped_updates,
+        };
+        let text =
+            serde_json::to_string(&state).map_err(|e| AlgoError::io(dir.join("state.json"), e))?;
+        std::fs::write(dir.join("state.json"), text)
+            .map_err(|e| AlgoError::io(dir.join("state.json"), e))?;
+        Ok(())
+    }
+}
+
+fn build_learner<B: AutodiffBackend, P: AgentPolicy<B>>(
+    algo: &AlgoConfig,
+) -> Result<Learner<B, P>> {
+    Ok(match algo {
+        AlgoConfig::Trpo(c) => Learner::Natural(NaturalGradient::trpo(c)?),
+        AlgoConfig::Npg(c) => Learner::Natural(NaturalGradient::npg(c)?),
+        AlgoConfig::Ppo(c) => Learner::FirstOrder(PolicyGradient::ppo(c)?),
+        AlgoConfig::PpoKl(c) => Learner::FirstOrder(PolicyGradient::ppo_kl(c)?),
+        AlgoConfig::Vpg(c) => Learner::FirstOrder(PolicyGradient::vpg(c)?),
+    })
+}
+
+fn fill_stats(row: &mut Metrics, s: &UpdateStats) {
+    row.set("losses/policy_loss", s.policy_loss);
+    row.set("losses/value_loss", s.value_loss);
+    row.set("losses/entropy", s.entropy);
+    row.set("losses/approx_kl", s.approx_kl);
+    row.set_opt("losses/clipfrac", s.clipfrac);
+    row.set_opt("losses/kl_coef", s.kl_coef);
+    row.set_opt("charts/learning_rate", s.learning_rate);
+    row.set_opt(
+        "trpo/line_search_success",
+        s.line_search_success.map(|b| b as u8 as f64),
+    );
+    row.set_opt("trpo/backtracks", s.backtracks.map(|b| b as f64));
+    row.set_opt("trpo/cg_residual", s.cg_residual);
+    row.set_opt("trpo/step_kl", s.step_kl);
+    row.set_opt("policy/std", s.policy_std);
+    row.set("update/skipped", s.skipped.is_some() as u8 as f64);
+}
+
+fn obs_dim(space: &Space) -> Result<usize> {
+    match space {
+        Space::Box(b) => Ok(b.dim()),
+        other => Err(AlgoError::Unsupported(format!(
+            "observation space {other}: the learners take Box observations"
+        ))),
+    }
+}
+
+fn differing_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+        match (a.as_object(), b.as_object()) {
+            (Some(x), Some(y)) => {
+                let keys: std::collections::BTreeSet<_> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let name = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    match (x.get(k), y.get(k)) {
+                        (Some(p), Some(q)) => walk(&name, p, q, out),
+                        _ => out.push(name),
+                    }
+                }
+            }
+            _ if a != b => out.push(prefix.to_string()),
+            _ => {}
+        }
+    }
+    walk("", a, b, &mut out);
+    out
+}
+
+/// Runs one episode per eval env with mode actions; `stats` (normaliser statistics of the
+/// training env) are loaded into the eval env and frozen.
+///
+/// # Errors
+/// Env failures; episodes that do not end within 1,000,000 steps.
+pub fn evaluate_policy<B, P>(
+    policy: &P,
+    env: &mut dyn VecEnv,
+    stats: &EnvState,
+    seed: u64,
+    device: &B::Device,
+) -> Result<EvalResult>
+where
+    B: burn::tensor::backend::Backend,
+    P: Policy<B, Family: ActionFamily>,
+{
+    env.load_state(stats)?;
+    env.set_training(false);
+    let n = env.num_envs();
+    let d = obs_dim(env.observation_space())?;
+    let bounds = env.action_space().as_box().map(|b| {
+        (
+            b.low.iter().map(|&x| x as f32).collect::<Vec<_>>(),
+            b.high.iter().map(|&x| x as f32).collect::<Vec<_>>(),
+        )
+    });
+    let mut obs = vec![0.0; n * d];
+    env.reset(Some(seed), &mut obs)?;
+    let mut out = StepBatch::new(n, d);
+    let mut first: Vec<Option<(f64, u64)>> = vec![None; n];
+    let mut steps = 0usize;
+    while first.iter().any(Option::is_none) {
+        if steps >= 1_000_000 {
+            return Err(AlgoError::Unsupported(
+                "evaluation episodes did not end within 1,000,000 steps; set max_episode_steps"
+                    .into(),
+            ));
+        }
+        let t = Tensor::<B, 2>::from_data(TensorData::new(obs.clone(), [n, d]), device);
+        let actions = P::Family::to_host(&policy.distribution(t).mode());
+        let actions = match (actions, &bounds) {
+            (ActionBuffer::Continuous(mut a), Some((low, high))) => {
+                let k = low.len();
+                for (j, x) in a.iter_mut().enumerate() {
+                    *x = x.clamp(low[j % k], high[j % k]);
+                }
+                ActionBuffer::Continuous(a)
+            }
+            (a, _) => a,
+        };
+        env.step(actions.as_actions(), &mut out)?;
+        for e in &out.episodes {
+            if first[e.env].is_none() {
+                first[e.env] = Some((e.episodic_return, e.episodic_length));
+            }
+        }
+        obs.copy_from_slice(&out.obs);
+        steps += 1;
+    }
+    let returns: Vec<f64> = first.iter().map(|e| e.map_or(0.0, |e| e.0)).collect();
+    let lengths: Vec<u64> = first.iter().map(|e| e.map_or(0, |e| e.1)).collect();
+    let mean = returns.iter().sum::<f64>() / n as f64;
+    let var = returns.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / n as f64;
+    Ok(EvalResult {
+        global_step: 0,
+        mean_return: mean,
+        std_return: var.sqrt(),
+        returns,
+        lengths,
+    })
+}
+
+/// A built-in MLP policy for an env: Gaussian for a box action space, categorical for a
+/// discrete one.
+pub enum MlpAgent<B: AutodiffBackend> {
+    /// Continuous actions.
+    Gaussian(Trainer<B, GaussianMlpPolicy<B>>),
+    /// Discrete actions.
+    Categorical(Trainer<B, CategoricalMlpPolicy<B>>),
+}
+
+impl<B: AutodiffBackend> MlpAgent<B> {
+    /// A fresh run with the built-in MLP policy for the env's action space (weights from
+    /// `config.seed`).
+    ///
+    /// # Errors
+    /// As [`Trainer::new`].
+    pub fn new(config: TrainConfig, run_dir: Option<&Path>, device: &B::Device) -> Result<Self> {
+        config.validate()?;
+        let probe = make_env(&config, 1, config.seed)?;
+        let obs_dim = obs_dim(probe.observation_space())?;
+        Ok(match probe.action_space() {
+            Space::Box(b) => {
+                let policy = GaussianMlpPolicyConfig::new(obs_dim, b.dim())
+                    .with_hidden(config.policy_hidden.clone())
+                    .with_activation(config.activation)
+                    .with_log_std_init(config.log_std_init)
+                    .init::<B>(config.seed, device)?;
+                MlpAgent::Gaussian(Trainer::new(config, policy, run_dir, device)?)
+            }
+            Space::Discrete(k) => {
+                let policy = CategoricalMlpPolicyConfig::new(obs_dim, *k)
+                    .with_hidden(config.policy_hidden.clone())
+                    .with_activation(config.activation)
+                    .init::<B>(config.seed, device)?;
+                MlpAgent::Categorical(Trainer::new(config, policy, run_dir, device)?)
+            }
+        })
+    }
+
+    /// Continues a run from a checkpoint folder (see [`Trainer::resume`]).
+    ///
+    /// # Errors
+    /// As [`Trainer::resume`].
+    pub fn resume(
+        checkpoint: &Path,
+        total_timesteps: Option<u64>,
+        run_dir: Option<&Path>,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let text = std::fs::read_to_string(checkpoint.join("state.json")).map_err(|e| {
+            AlgoError::Checkpoint {
+                path: checkpoint.to_path_buf(),
+                message: format!("cannot read state.json ({e}); is this a checkpoint folder?"),
+            }
+        })?;
+        let state: CheckpointState =
+            serde_json::from_str(&text).map_err(|e| AlgoError::Checkpoint {
+                path: checkpoint.to_path_buf(),
+                message: format!("state.json is damaged ({e})"),
+            })?;
+        let config: TrainConfig =
+            serde_json::from_value(state.config).map_err(|e| AlgoError::Checkpoint {
+                path: checkpoint.to_path_buf(),
+                message: format!("the saved config does not parse ({e})"),
+            })?;
+        // The architecture comes from the saved config; the values from the checkpoint.
+        match Self::new(config, None, device)? {
+            MlpAgent::Gaussian(t) => Ok(MlpAgent::Gaussian(Trainer::resume(
+                checkpoint,
+                t.policy,
+                total_timesteps,
+                run_dir,
+                device,
+            )?)),
+            MlpAgent::Categorical(t) => Ok(MlpAgent::Categorical(Trainer::resume(
+                checkpoint,
+                t.policy,
+                total_timesteps,
+                run_dir,
+                device,
+            )?)),
+        }
+    }
+
+    /// See [`Trainer::train`].
+    ///
+    /// # Errors
+    /// As [`Trainer::train`].
+    pub fn train(&mut self, callback: &mut dyn Callback) -> Result<TrainSummary> {
+        match self {
+            MlpAgent::Gaussian(t) => t.train(callback),
+            MlpAgent::Categorical(t) => t.train(callback),
+        }
+    }
+
+    /// See [`Trainer::evaluate`].
+    ///
+    /// # Errors
+    /// As [`Trainer::evaluate`].
+    pub fn evaluate(&mut self) -> Result<EvalResult> {
+        match self {
+            MlpAgent::Gaussian(t) => t.evaluate(),
+            MlpAgent::Categorical(t) => t.evaluate(),
+        }
+    }
+
+    /// All policy parameters, flattened (for comparisons).
+    pub fn policy_params(&self) -> Vec<f32> {
+        match self {
+            MlpAgent::Gaussian(t) => host(flat::flatten(&t.policy().valid())),
+            MlpAgent::Categorical(t) => host(flat::flatten(&t.policy().valid())),
+        }
+    }
+
+    /// All value-net parameters, flattened.
+    pub fn value_params(&self) -> Vec<f32> {
+        match self {
+            MlpAgent::Gaussian(t) => host(flat::flatten(&t.value().valid())),
+            MlpAgent::Categorical(t) => host(flat::flatten(&t.value().valid())),
+        }
+    }
+
+    /// Writes a checkpoint (see [`Trainer::save_checkpoint`]).
+    ///
+    /// # Errors
+    /// As [`Trainer::save_checkpoint`].
+    pub fn save_checkpoint(&mut self, target: &Path) -> Result<()> {
+        match self {
+            MlpAgent::Gaussian(t) => t.save_checkpoint(target),
+            MlpAgent::Categorical(t) => t.save_checkpoint(target),
+        }
+    }
+}
+
+fn host<B: burn::tensor::backend::Backend>(t: Tensor<B, 1>) -> Vec<f32> {
+    t.into_data().iter::<f32>().collect()
+}

@@ -1,0 +1,82 @@
+//! Learning tests: each algorithm reaches its threshold on a classic-control task within the
+//! step budget (mean of a 10-episode deterministic evaluation), in release mode.
+//!
+//! Wall-clock, steps/s and the time split are printed (`--nocapture`) for the docs.
+
+use burn::backend::{Autodiff, Flex};
+use cinder_algo::{MlpAgent, NoCallback, TrainConfig, TrainSummary, preset};
+
+type B = Autodiff<Flex>;
+
+fn run(config: TrainConfig) -> TrainSummary {
+    let label = format!(
+        "{} {} seed {}",
+        config.algo.name(),
+        config.env_id,
+        config.seed
+    );
+    let mut agent = MlpAgent::<B>::new(config, None, &Default::default()).unwrap();
+    let s = agent.train(&mut NoCallback).unwrap();
+    let [c, g, p, v] = s.time_split;
+    println!(
+        "{label}: eval {:.1} ± {:.1} after {} steps, {:.1} s, {:.0} steps/s; \
+         split collect {:.1} s / gae {:.2} s / policy {:.1} s / value {:.1} s; skipped {}",
+        s.final_eval.mean_return,
+        s.final_eval.std_return,
+        s.steps,
+        s.wall_s,
+        s.sps,
+        c,
+        g,
+        p,
+        v,
+        s.skipped_updates
+    );
+    s
+}
+
+fn check(config: TrainConfig, threshold: f64) {
+    let s = run(config);
+    assert!(
+        s.final_eval.mean_return >= threshold,
+        "{} on {}: {:.1} < {threshold}",
+        s.algo,
+        s.env,
+        s.final_eval.mean_return
+    );
+}
+
+#[test]
+fn trpo_pendulum_three_seeds() {
+    for seed in 0..3 {
+        check(
+            preset("Pendulum-v1", "trpo").unwrap().with_seed(seed),
+            -250.0,
+        );
+    }
+}
+
+#[test]
+fn npg_pendulum() {
+    check(preset("Pendulum-v1", "npg").unwrap(), -400.0);
+}
+
+#[test]
+fn ppo_kl_pendulum() {
+    check(preset("Pendulum-v1", "ppo-kl").unwrap(), -400.0);
+}
+
+#[test]
+fn trpo_cartpole() {
+    check(preset("CartPole-v1", "trpo").unwrap(), 475.0);
+}
+
+#[test]
+fn ppo_cartpole() {
+    check(preset("CartPole-v1", "ppo").unwrap(), 475.0);
+}
+
+#[test]
+fn vpg_cartpole() {
+    check(preset("CartPole-v1", "vpg").unwrap(), 195.0);
+}
