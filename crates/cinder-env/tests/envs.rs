@@ -735,3 +735,63 @@ fn check_env_names_what_is_wrong() {
     assert!(problems("steps before reset").contains("step before reset returned Ok"));
     assert!(problems("accepts short buffers").contains("reset accepted an observation buffer"));
 }
+
+/// A full stack saved mid-run (states, random streams, time-limit counters, episode
+/// statistics, normaliser statistics and running returns) and loaded into a freshly made
+/// stack continues bit for bit.
+#[test]
+fn runtime_state_continues_a_stack_exactly() {
+    fn stack(id: &str, n: usize) -> Box<dyn VecEnv> {
+        let env = make(id, n, Some(0)).unwrap();
+        let env = RecordEpisodeStatistics::new(env, 100).unwrap();
+        let env = NormalizeObservation::with_defaults(env).unwrap();
+        Box::new(NormalizeReward::with_defaults(env).unwrap())
+    }
+    for id in ["CartPole-v1", "Pendulum-v1", "Acrobot-v1", "MountainCar-v0"] {
+        let mut env = stack(id, 3);
+        let actions = random_actions(env.action_space(), 3, 700, 9);
+        let (before, after) = actions.split_at(350);
+        let _ = trace(env.as_mut(), 5, before);
+        let mut saved = EnvState::default();
+        env.save_state(&mut saved).unwrap();
+        env.save_runtime(&mut saved).unwrap();
+
+        let mut out = StepBatch::for_env(env.as_ref());
+        let run = |env: &mut dyn VecEnv, out: &mut StepBatch| {
+            after
+                .iter()
+                .map(|a| {
+                    env.step(a.as_actions(), out).unwrap();
+                    (
+                        out.obs.clone(),
+                        out.rewards.clone(),
+                        out.terminated.clone(),
+                        out.truncated.clone(),
+                        out.episodes.clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let expected = run(env.as_mut(), &mut out);
+
+        let mut fresh = stack(id, 3);
+        fresh.load_state(&saved).unwrap();
+        fresh.load_runtime(&saved).unwrap();
+        assert_eq!(run(fresh.as_mut(), &mut out), expected, "{id}");
+
+        // A state of another batch size is refused and changes nothing.
+        let mut other = stack(id, 2);
+        let mut obs = vec![0.0; 2 * other.observation_space().flat_dim()];
+        other.reset(Some(1), &mut obs).unwrap();
+        let mut before_state = EnvState::default();
+        other.save_runtime(&mut before_state).unwrap();
+        let err = other.load_runtime(&saved).unwrap_err();
+        assert!(matches!(err, EnvError::State(_)), "{err}");
+        let mut after_state = EnvState::default();
+        other.save_runtime(&mut after_state).unwrap();
+        assert_eq!(before_state, after_state);
+    }
+    // An env that was never reset has no runtime state to save.
+    let env = make("CartPole-v1", 1, None).unwrap();
+    assert!(env.save_runtime(&mut EnvState::default()).is_err());
+}
