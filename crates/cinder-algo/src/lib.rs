@@ -52,6 +52,6 @@ pub use presets::preset;
 pub use rollout::{Rollout, RolloutCollector};
 pub use trainer::{
     Callback, Control, EvalResult, MlpAgent, NoCallback, RolloutInfo, TrainRng, TrainSummary,
-    Trainer, evaluate_policy, make_env,
+    Trainer, check_checkpoint_config, evaluate_policy, latest_checkpoint, make_env,
 };
 pub use value::{ValueFitConfig, ValueFitStats, ValueFitter, explained_variance};

@@ -280,44 +280,6 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         Ok(trainer)
     }
 
-    /// Refuses a checkpoint whose config differs from `expected` in anything but
-    /// `total_timesteps`, naming the fields.
-    ///
-    /// # Errors
-    /// [`AlgoError::Checkpoint`] listing the differences.
-    pub fn check_checkpoint_config(checkpoint: &Path, expected: &TrainConfig) -> Result<()> {
-        let text = std::fs::read_to_string(checkpoint.join("state.json")).map_err(|e| {
-            AlgoError::Checkpoint {
-                path: checkpoint.to_path_buf(),
-                message: format!("cannot read state.json ({e})"),
-            }
-        })?;
-        let state: CheckpointState =
-            serde_json::from_str(&text).map_err(|e| AlgoError::Checkpoint {
-                path: checkpoint.to_path_buf(),
-                message: format!("state.json is damaged ({e})"),
-            })?;
-        let mut want = serde_json::to_value(expected).unwrap_or_default();
-        let mut got = state.config;
-        for v in [&mut want, &mut got] {
-            if let Some(o) = v.as_object_mut() {
-                o.remove("total_timesteps");
-            }
-        }
-        if want != got {
-            let diff = differing_keys(&got, &want);
-            return Err(AlgoError::Checkpoint {
-                path: checkpoint.to_path_buf(),
-                message: format!(
-                    "it was trained with another config (differs in: {}); resume with the \
-                     saved config or start a new run",
-                    diff.join(", ")
-                ),
-            });
-        }
-        Ok(())
-    }
-
     fn load(&mut self, dir: &Path, state: &CheckpointState) -> Result<()> {
         let fail = |message: String| AlgoError::Checkpoint {
             path: dir.to_path_buf(),
@@ -426,6 +388,42 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     /// The training env stack (e.g. to read its normaliser statistics).
     pub fn env(&self) -> &dyn VecEnv {
         self.env.as_ref()
+    }
+
+    /// Evaluates `episodes` episodes on fresh envs seeded `seed` (the training normaliser
+    /// statistics frozen in them), with mode actions when `deterministic`, else sampled.
+    ///
+    /// # Errors
+    /// As [`Trainer::evaluate`]; `episodes` = 0.
+    pub fn evaluate_episodes(
+        &mut self,
+        episodes: usize,
+        deterministic: bool,
+        seed: u64,
+    ) -> Result<EvalResult> {
+        if episodes == 0 {
+            return Err(AlgoError::Hyperparameter {
+                name: "episodes",
+                value: 0.0,
+                range: "≥ 1",
+            });
+        }
+        let mut env = make_env(&self.config, episodes, seed)?;
+        let mut stats = EnvState::default();
+        self.env.save_state(&mut stats)?;
+        let mut rng = TrainRng::seed_from_u64(seed);
+        let result = evaluate_policy(
+            &self.policy.valid(),
+            env.as_mut(),
+            &stats,
+            seed,
+            (!deterministic).then_some(&mut rng),
+            &self.device,
+        )?;
+        Ok(EvalResult {
+            global_step: self.global_step,
+            ..result
+        })
     }
 
     /// The last evaluation, if any.
@@ -648,6 +646,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             self.eval_env.as_mut(),
             &stats,
             self.config.seed.wrapping_add(EVAL_SEED_OFFSET),
+            None,
             &self.device,
         )?;
         let result = EvalResult {
@@ -764,6 +763,44 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     }
 }
 
+/// Refuses a checkpoint whose config differs from `expected` in anything but
+/// `total_timesteps`, naming the fields.
+///
+/// # Errors
+/// [`AlgoError::Checkpoint`] listing the differences.
+pub fn check_checkpoint_config(checkpoint: &Path, expected: &TrainConfig) -> Result<()> {
+    let text = std::fs::read_to_string(checkpoint.join("state.json")).map_err(|e| {
+        AlgoError::Checkpoint {
+            path: checkpoint.to_path_buf(),
+            message: format!("cannot read state.json ({e})"),
+        }
+    })?;
+    let state: CheckpointState =
+        serde_json::from_str(&text).map_err(|e| AlgoError::Checkpoint {
+            path: checkpoint.to_path_buf(),
+            message: format!("state.json is damaged ({e})"),
+        })?;
+    let mut want = serde_json::to_value(expected).unwrap_or_default();
+    let mut got = state.config;
+    for v in [&mut want, &mut got] {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("total_timesteps");
+        }
+    }
+    if want != got {
+        let diff = differing_keys(&got, &want);
+        return Err(AlgoError::Checkpoint {
+            path: checkpoint.to_path_buf(),
+            message: format!(
+                "it was trained with another config (differs in: {}); resume with the \
+                 saved config or start a new run",
+                diff.join(", ")
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn build_learner<B: AutodiffBackend, P: AgentPolicy<B>>(
     algo: &AlgoConfig,
 ) -> Result<Learner<B, P>> {
@@ -830,8 +867,9 @@ fn differing_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
     out
 }
 
-/// Runs one episode per eval env with mode actions; `stats` (normaliser statistics of the
-/// training env) are loaded into the eval env and frozen.
+/// Runs one episode per eval env — mode actions, or actions sampled from `sample` when
+/// given; `stats` (normaliser statistics of the training env) are loaded into the eval env
+/// and frozen.
 ///
 /// # Errors
 /// Env failures; episodes that do not end within 1,000,000 steps.
@@ -840,6 +878,7 @@ pub fn evaluate_policy<B, P>(
     env: &mut dyn VecEnv,
     stats: &EnvState,
     seed: u64,
+    mut sample: Option<&mut TrainRng>,
     device: &B::Device,
 ) -> Result<EvalResult>
 where
@@ -869,7 +908,11 @@ where
             ));
         }
         let t = Tensor::<B, 2>::from_data(TensorData::new(obs.clone(), [n, d]), device);
-        let actions = P::Family::to_host(&policy.distribution(t).mode());
+        let dist = policy.distribution(t);
+        let actions = match sample.as_deref_mut() {
+            Some(rng) => P::Family::to_host(&dist.sample(rng)),
+            None => P::Family::to_host(&dist.mode()),
+        };
         let actions = match (actions, &bounds) {
             (ActionBuffer::Continuous(mut a), Some((low, high))) => {
                 let k = low.len();
@@ -1007,6 +1050,38 @@ impl<B: AutodiffBackend> MlpAgent<B> {
         }
     }
 
+    /// See [`Trainer::evaluate_episodes`].
+    ///
+    /// # Errors
+    /// As [`Trainer::evaluate_episodes`].
+    pub fn evaluate_episodes(
+        &mut self,
+        episodes: usize,
+        deterministic: bool,
+        seed: u64,
+    ) -> Result<EvalResult> {
+        match self {
+            MlpAgent::Gaussian(t) => t.evaluate_episodes(episodes, deterministic, seed),
+            MlpAgent::Categorical(t) => t.evaluate_episodes(episodes, deterministic, seed),
+        }
+    }
+
+    /// The run's config.
+    pub fn config(&self) -> &TrainConfig {
+        match self {
+            MlpAgent::Gaussian(t) => t.config(),
+            MlpAgent::Categorical(t) => t.config(),
+        }
+    }
+
+    /// Env steps trained so far.
+    pub fn global_step(&self) -> u64 {
+        match self {
+            MlpAgent::Gaussian(t) => t.global_step(),
+            MlpAgent::Categorical(t) => t.global_step(),
+        }
+    }
+
     /// All policy parameters, flattened (for comparisons).
     pub fn policy_params(&self) -> Vec<f32> {
         match self {
@@ -1033,6 +1108,31 @@ impl<B: AutodiffBackend> MlpAgent<B> {
             MlpAgent::Categorical(t) => t.save_checkpoint(target),
         }
     }
+}
+
+/// The checkpoint of `run_dir` with the most updates (`checkpoints/update_NNNNNN`).
+///
+/// # Errors
+/// [`AlgoError::Checkpoint`] if the folder has no checkpoint.
+pub fn latest_checkpoint(run_dir: &Path) -> Result<PathBuf> {
+    let dir = run_dir.join("checkpoints");
+    let entries = std::fs::read_dir(&dir).map_err(|e| AlgoError::Checkpoint {
+        path: run_dir.to_path_buf(),
+        message: format!("no checkpoints folder ({e}); is this a run folder?"),
+    })?;
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let n: u64 = name.strip_prefix("update_")?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, p)| p)
+        .ok_or_else(|| AlgoError::Checkpoint {
+            path: run_dir.to_path_buf(),
+            message: "the run has no checkpoint yet".into(),
+        })
 }
 
 fn host<B: burn::tensor::backend::Backend>(t: Tensor<B, 1>) -> Vec<f32> {

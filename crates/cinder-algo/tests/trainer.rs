@@ -255,16 +255,13 @@ fn checkpoints_of_another_run_are_refused() {
 
     // Other config.
     let other = config.clone().with_gamma(0.5);
-    let err = Trainer::<B, GaussianMlpPolicy<B>>::check_checkpoint_config(&checkpoint, &other)
+    let err = cinder_algo::check_checkpoint_config(&checkpoint, &other)
         .unwrap_err()
         .to_string();
     assert!(err.contains("gamma"), "{err}");
     // A longer budget is not a different run.
-    Trainer::<B, GaussianMlpPolicy<B>>::check_checkpoint_config(
-        &checkpoint,
-        &config.clone().with_total_timesteps(1_000),
-    )
-    .unwrap();
+    cinder_algo::check_checkpoint_config(&checkpoint, &config.clone().with_total_timesteps(1_000))
+        .unwrap();
 
     // Another architecture.
     let wide = GaussianMlpPolicyConfig::new(3, 1)

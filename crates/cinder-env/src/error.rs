@@ -11,7 +11,7 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum EnvError {
     /// `make` was given an id that is not registered.
-    #[error("unknown environment id `{id}`{}{}", suggest(.suggestions), .hint.as_deref().map(|h| format!(". {h}")).unwrap_or_default())]
+    #[error("unknown environment id `{id}`{}{}", suggest(.suggestions), .hint.as_deref().map(|h| format!("{} {h}", if .suggestions.is_empty() { "." } else { "" })).unwrap_or_default())]
     UnknownEnv {
         /// The id that was asked for.
         id: String,

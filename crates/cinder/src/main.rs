@@ -1,9 +1,11 @@
 //! The `cinder` command line.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cinder::backend::BackendKind;
 use cinder::bench::{self, FvpMethod, PolicyKind, Problem};
+use cinder::run;
 use clap::{Args, Parser, Subcommand};
 
 /// cinder: deep reinforcement learning on burn.
@@ -16,12 +18,107 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Train a policy; leaves a run folder with config, metrics, checkpoints, curve and
+    /// summary.
+    Train(TrainArgs),
+    /// Evaluate the latest checkpoint of a run folder.
+    Eval(EvalArgs),
+    /// Plot learning curves of run folders (runs of one env and algorithm are averaged).
+    Plot(PlotArgs),
+    /// List the environments of this build.
+    Envs(EnvsArgs),
     /// Measure the speed of a component.
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Check a component against a reference.
     #[command(subcommand)]
     Check(CheckCommand),
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Environment id, e.g. Pendulum-v1 (see `cinder envs`).
+    #[arg(long = "env")]
+    env: Option<String>,
+    /// Algorithm: trpo, npg, ppo, ppo-kl or vpg.
+    #[arg(long)]
+    algo: Option<String>,
+    /// Env steps to train for (default: the preset's budget).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Seed of the run.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Parallel training envs.
+    #[arg(long)]
+    num_envs: Option<usize>,
+    /// Backend: flex, ndarray or wgpu (each needs its cargo feature).
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// TOML file of config fields (an `[algo]` table for the algorithm's hyperparameters).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override one config field, e.g. `--set gamma=0.98 --set target_kl=0.02`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Run folder (default: runs/{env}__{algo}__{seed}__{time}); must not exist or be empty.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in this folder from its latest checkpoint (`--steps` may raise the
+    /// budget).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
+    /// Worker threads of the CPU backend; default: one per core.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// Run folder made by `cinder train`.
+    #[arg(long)]
+    run: PathBuf,
+    /// Episodes to run.
+    #[arg(long, default_value_t = 10)]
+    episodes: usize,
+    /// Mode actions (`--deterministic false` samples from the policy).
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    deterministic: bool,
+    /// Seed of the evaluation envs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Backend: flex, ndarray or wgpu.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct PlotArgs {
+    /// Run folders.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Output PNG (default: curve.png in the run folder when there is one, else curves.png).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Metric column of metrics.csv.
+    #[arg(long, default_value = "charts/episodic_return")]
+    metric: String,
+}
+
+#[derive(Args, Debug)]
+struct EnvsArgs {
+    /// Show one env (made once to read its spaces; works for Gymnasium ids too).
+    #[arg(long = "env")]
+    env: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -151,8 +248,254 @@ impl Common {
     }
 }
 
+fn train(args: TrainArgs) -> Result<(), String> {
+    let kind: BackendKind = args
+        .backend
+        .parse()
+        .map_err(|e: cinder::backend::BackendError| e.to_string())?;
+    set_threads(args.threads)?;
+    let mode = run::ProgressMode::detect(args.quiet);
+    let (config, dir, resume) = match &args.resume {
+        Some(dir) => {
+            if !dir.is_dir() {
+                return Err(format!("--resume {}: no such run folder", dir.display()));
+            }
+            let saved = run::read_run_config(dir).map_err(|e| e.to_string())?;
+            for (flag, given, saved_value) in [
+                ("--env", args.env.as_deref(), saved.env_id.as_str()),
+                ("--algo", args.algo.as_deref(), run::algo_name(&saved)),
+            ] {
+                if let Some(g) = given
+                    && g != saved_value
+                {
+                    return Err(format!(
+                        "{flag} {g} differs from the run's {saved_value}; --resume continues \
+                         the saved run (start a new one with --out)"
+                    ));
+                }
+            }
+            if args.config.is_some()
+                || !args.sets.is_empty()
+                || args.seed.is_some()
+                || args.num_envs.is_some()
+                || args.out.is_some()
+            {
+                return Err(
+                    "--resume continues the saved config; only --steps (a larger budget) \
+                     and --backend may be given with it"
+                        .into(),
+                );
+            }
+            let mut config = saved;
+            if let Some(steps) = args.steps {
+                config.total_timesteps = steps;
+            }
+            (config, dir.clone(), true)
+        }
+        None => {
+            let env = args.env.clone().ok_or(
+                "--env is required, e.g. `cinder train --env Pendulum-v1 --algo trpo` \
+                 (`cinder envs` lists them)",
+            )?;
+            let algo = args.algo.clone().unwrap_or_else(|| "trpo".into());
+            run::check_algo(&algo).map_err(|e| e.to_string())?;
+            // Unknown env ids fail here, with suggestions, before a folder is made.
+            cinder::env::make(&env, 1, Some(0)).map_err(|e| e.to_string())?;
+            let overrides = run::Overrides {
+                config_file: args.config.clone(),
+                sets: args.sets.clone(),
+                total_timesteps: args.steps,
+                seed: args.seed,
+                num_envs: args.num_envs,
+            };
+            let config = run::resolve_config(&env, &algo, &overrides).map_err(|e| e.to_string())?;
+            let dir = args
+                .out
+                .clone()
+                .unwrap_or_else(|| run::default_run_dir(&config));
+            run::create_run_dir(&dir).map_err(|e| e.to_string())?;
+            (config, dir, false)
+        }
+    };
+    if mode != run::ProgressMode::Quiet {
+        println!(
+            "training {} on {} for {} steps ({kind}) → {}",
+            config.algo.name(),
+            config.env_id,
+            config.total_timesteps,
+            dir.display()
+        );
+    }
+    let summary = cinder::with_backend!(kind, |B, device| {
+        run::train_in_dir::<burn::backend::Autodiff<B>>(&config, &dir, resume, mode, &device)
+    })
+    .map_err(|e| e.to_string())?;
+    if mode != run::ProgressMode::Quiet {
+        println!(
+            "done: {} steps in {:.1} s ({:.0} steps/s); final eval {:.1} ± {:.1}; {}",
+            summary.steps,
+            summary.wall_s,
+            summary.sps,
+            summary.final_eval.mean_return,
+            summary.final_eval.std_return,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<(), String> {
+    let kind: BackendKind = args
+        .backend
+        .parse()
+        .map_err(|e: cinder::backend::BackendError| e.to_string())?;
+    if args.episodes == 0 {
+        return Err("--episodes must be at least 1".into());
+    }
+    let r = cinder::with_backend!(kind, |B, device| {
+        run::eval_run::<burn::backend::Autodiff<B>>(
+            &args.run,
+            args.episodes,
+            args.deterministic,
+            args.seed,
+            &device,
+        )
+    })
+    .map_err(|e| e.to_string())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "mean_return": r.mean_return,
+                "std_return": r.std_return,
+                "episodes": r.returns.len(),
+                "returns": r.returns,
+                "deterministic": args.deterministic,
+            })
+        );
+    } else {
+        println!(
+            "{}: {:.1} ± {:.1} over {} episodes ({})",
+            args.run.display(),
+            r.mean_return,
+            r.std_return,
+            r.returns.len(),
+            if args.deterministic {
+                "deterministic"
+            } else {
+                "sampled actions"
+            }
+        );
+    }
+    Ok(())
+}
+
+fn envs(args: EnvsArgs) -> Result<(), String> {
+    if let Some(id) = &args.env {
+        let env = cinder::env::make(id, 1, Some(0)).map_err(|e| e.to_string())?;
+        let horizon = cinder::env::spec(id).ok().map(|s| s.max_episode_steps);
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": id,
+                    "observation_space": env.observation_space().to_string(),
+                    "action_space": env.action_space().to_string(),
+                    "max_episode_steps": horizon,
+                })
+            );
+        } else {
+            println!(
+                "{id}: observations {}, actions {}{}",
+                env.observation_space(),
+                env.action_space(),
+                horizon.map_or(String::new(), |h| format!(", {h} steps per episode"))
+            );
+        }
+        return Ok(());
+    }
+    let specs = cinder::env::registry();
+    let gym = gymnasium_ids();
+    if args.json {
+        let native: Vec<_> = specs
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id,
+                    "observation_space": s.observation_space.to_string(),
+                    "action_space": s.action_space.to_string(),
+                    "max_episode_steps": s.max_episode_steps,
+                    "reward_threshold": s.reward_threshold,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({ "native": native, "gymnasium": gym })
+        );
+        return Ok(());
+    }
+    println!("native (Rust):");
+    for s in &specs {
+        println!(
+            "  {:<26} obs {}  act {}  horizon {}{}",
+            s.id,
+            s.observation_space,
+            s.action_space,
+            s.max_episode_steps,
+            s.reward_threshold
+                .map_or(String::new(), |t| format!("  solved at {t}"))
+        );
+    }
+    match gym {
+        Some(ids) => {
+            println!(
+                "through Gymnasium ({} ids; `cinder envs --env ID` shows one):",
+                ids.len()
+            );
+            for chunk in ids.chunks(4) {
+                println!("  {}", chunk.join("  "));
+            }
+        }
+        None => println!(
+            "Gymnasium ids (Hopper-v5, …): rebuild with `--features gymnasium` after \
+             `bash scripts/setup_python.sh`"
+        ),
+    }
+    Ok(())
+}
+
+#[cfg(feature = "gymnasium")]
+fn gymnasium_ids() -> Option<Vec<String>> {
+    let native = cinder::env::ids();
+    cinder::env::gymnasium::registered_ids().ok().map(|ids| {
+        ids.into_iter()
+            .filter(|i| !native.contains(&i.as_str()))
+            .collect()
+    })
+}
+
+#[cfg(not(feature = "gymnasium"))]
+fn gymnasium_ids() -> Option<Vec<String>> {
+    None
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
+        Command::Train(args) => train(args)?,
+        Command::Eval(args) => eval(args)?,
+        Command::Envs(args) => envs(args)?,
+        Command::Plot(args) => {
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| match args.runs.as_slice() {
+                    [one] => one.join("curve.png"),
+                    _ => PathBuf::from("curves.png"),
+                });
+            cinder::plot::plot_runs(&args.runs, &args.metric, &out).map_err(|e| e.to_string())?;
+            println!("wrote {}", out.display());
+        }
         Command::Bench(BenchCommand::Env(args)) => {
             if args.num_envs == 0 || args.steps == 0 {
                 return Err("--num-envs and --steps must each be at least 1".into());

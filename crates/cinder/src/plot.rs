@@ -1,0 +1,223 @@
+//! Learning curves from run folders: one line per (env, algorithm), the mean over seeds with
+//! a ± std band, against env steps.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::run::{Result, RunError, read_run_config};
+
+/// One run's curve.
+#[derive(Debug, Clone)]
+pub struct Curve {
+    /// Env id.
+    pub env: String,
+    /// Algorithm name.
+    pub algo: String,
+    /// Seed.
+    pub seed: u64,
+    /// (env steps, value) for every update that logged the metric.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Reads `metric` from `metrics.csv` of a run folder.
+///
+/// # Errors
+/// A folder that is not a run folder; a metric the file does not have (the message lists the
+/// ones it has).
+pub fn read_curve(dir: &Path, metric: &str) -> Result<Curve> {
+    let config = read_run_config(dir)?;
+    let path = dir.join("metrics.csv");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| RunError::Usage(format!("{}: {e}", path.display())))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(x), Some(y)) = (col("global_step"), col(metric)) else {
+        return Err(RunError::Usage(format!(
+            "{} has no column `{metric}`; columns: {}",
+            path.display(),
+            header.join(", ")
+        )));
+    };
+    let points = lines
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            let xv = cells.get(x)?.parse::<f64>().ok()?;
+            let yv = cells.get(y)?.parse::<f64>().ok()?;
+            yv.is_finite().then_some((xv, yv))
+        })
+        .collect();
+    Ok(Curve {
+        env: config.env_id.clone(),
+        algo: config.algo.name().to_string(),
+        seed: config.seed,
+        points,
+    })
+}
+
+/// A group of runs of one env and algorithm: mean and std over seeds on a common grid.
+#[derive(Debug, Clone)]
+pub struct Band {
+    /// Legend label.
+    pub label: String,
+    /// (x, mean, std).
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+/// Groups curves by (env, algo) and averages each group on the x values of its shortest run
+/// (each run's value at x is the last one logged at or before x).
+pub fn bands(curves: &[Curve]) -> Vec<Band> {
+    let mut groups: BTreeMap<(String, String), Vec<&Curve>> = BTreeMap::new();
+    for c in curves.iter().filter(|c| !c.points.is_empty()) {
+        groups
+            .entry((c.env.clone(), c.algo.clone()))
+            .or_default()
+            .push(c);
+    }
+    groups
+        .into_iter()
+        .map(|((env, algo), runs)| {
+            let end = runs
+                .iter()
+                .map(|r| r.points.last().map_or(0.0, |p| p.0))
+                .fold(f64::INFINITY, f64::min);
+            let mut xs: Vec<f64> = runs
+                .iter()
+                .flat_map(|r| r.points.iter().map(|p| p.0))
+                .filter(|&x| x <= end)
+                .collect();
+            xs.sort_by(f64::total_cmp);
+            xs.dedup();
+            let points = xs
+                .into_iter()
+                .filter_map(|x| {
+                    let ys: Vec<f64> = runs
+                        .iter()
+                        .filter_map(|r| r.points.iter().rev().find(|p| p.0 <= x).map(|p| p.1))
+                        .collect();
+                    (ys.len() == runs.len()).then(|| {
+                        let n = ys.len() as f64;
+                        let mean = ys.iter().sum::<f64>() / n;
+                        let var = ys.iter().map(|y| (y - mean) * (y - mean)).sum::<f64>() / n;
+                        (x, mean, var.sqrt())
+                    })
+                })
+                .collect();
+            let seeds = if runs.len() == 1 {
+                format!("seed {}", runs[0].seed)
+            } else {
+                format!("{} seeds, mean ± std", runs.len())
+            };
+            Band {
+                label: format!("{algo} · {env} ({seeds})"),
+                points,
+            }
+        })
+        .collect()
+}
+
+fn register_fonts() {
+    static FONTS: Once = Once::new();
+    FONTS.call_once(|| {
+        let font = epaint_default_fonts::UBUNTU_LIGHT;
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            let _ = plotters::style::register_font("sans-serif", style, font);
+        }
+    });
+}
+
+/// Draws `metric` of the run folders `dirs` into the PNG `out`.
+///
+/// # Errors
+/// Unreadable runs, a metric no run logged, a PNG that cannot be written.
+pub fn plot_runs(dirs: &[PathBuf], metric: &str, out: &Path) -> Result<()> {
+    if dirs.is_empty() {
+        return Err(RunError::Usage("give at least one run folder".into()));
+    }
+    let curves = dirs
+        .iter()
+        .map(|d| read_curve(d, metric))
+        .collect::<Result<Vec<_>>>()?;
+    let bands = bands(&curves);
+    register_fonts();
+    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let root = BitMapBackend::new(out, (1000, 620)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let all: Vec<&(f64, f64, f64)> = bands.iter().flat_map(|b| &b.points).collect();
+        let (x_max, y_min, y_max) = if all.is_empty() {
+            (1.0, 0.0, 1.0)
+        } else {
+            let x_max = all.iter().map(|p| p.0).fold(0.0, f64::max);
+            let lo = all.iter().map(|p| p.1 - p.2).fold(f64::INFINITY, f64::min);
+            let hi = all
+                .iter()
+                .map(|p| p.1 + p.2)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let pad = ((hi - lo) * 0.05).max(1e-6);
+            (x_max.max(1.0), lo - pad, hi + pad)
+        };
+        let title = if bands.is_empty() {
+            format!("{metric} (no values logged yet)")
+        } else {
+            metric.to_string()
+        };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 26))
+            .margin(18)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(0.0..x_max, y_min..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc("env steps")
+            .y_desc(metric)
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 18))
+            .x_label_formatter(&|x| {
+                if *x >= 1e6 {
+                    format!("{:.1}M", x / 1e6)
+                } else if *x >= 1e3 {
+                    format!("{:.0}k", x / 1e3)
+                } else {
+                    format!("{x:.0}")
+                }
+            })
+            .draw()?;
+        for (i, band) in bands.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            if band.points.len() > 1 && band.points.iter().any(|p| p.2 > 0.0) {
+                let upper = band.points.iter().map(|p| (p.0, p.1 + p.2));
+                let lower = band.points.iter().rev().map(|p| (p.0, p.1 - p.2));
+                chart.draw_series(std::iter::once(Polygon::new(
+                    upper.chain(lower).collect::<Vec<_>>(),
+                    color.mix(0.2).filled(),
+                )))?;
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    band.points.iter().map(|p| (p.0, p.1)),
+                    color.stroke_width(2),
+                ))?
+                .label(band.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                });
+        }
+        if !bands.is_empty() {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.4))
+                .label_font(("sans-serif", 16))
+                .draw()?;
+        }
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| RunError::Plot(format!("{}: {e}", out.display())))
+}

@@ -1,0 +1,434 @@
+//! Run folders for the command line: a training config resolved from a preset, a TOML file
+//! and `--set` overrides; training with progress; evaluation and resumption of a saved run.
+//!
+//! A run folder holds `config.json` (the resolved [`TrainConfig`]), `metrics.csv`,
+//! `metrics.jsonl`, `checkpoints/update_NNNNNN/`, and after training `curve.png` and
+//! `summary.json`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use burn::tensor::backend::AutodiffBackend;
+use cinder_algo::{
+    AlgoConfig, AlgoError, Callback, Control, EvalResult, Metrics, MlpAgent, TrainConfig,
+    TrainSummary, latest_checkpoint, preset,
+};
+use serde_json::Value;
+
+/// A command-line failure: one line saying what went wrong and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Bad arguments or files.
+    #[error("{0}")]
+    Usage(String),
+    /// The library refused or failed.
+    #[error(transparent)]
+    Algo(#[from] AlgoError),
+    /// The plot could not be drawn.
+    #[error("plot: {0}")]
+    Plot(String),
+}
+
+/// `Result` with [`RunError`].
+pub type Result<T> = std::result::Result<T, RunError>;
+
+fn usage(msg: impl Into<String>) -> RunError {
+    RunError::Usage(msg.into())
+}
+
+/// Where the overrides of a training run come from.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// A TOML file: top-level keys are [`TrainConfig`] fields, an `[algo]` table the
+    /// algorithm's hyperparameters.
+    pub config_file: Option<PathBuf>,
+    /// `key=value` pairs (`gamma=0.9`, `target_kl=0.02`, `policy_hidden=[256,256]`); a key is
+    /// a run field or a field of the algorithm.
+    pub sets: Vec<String>,
+    /// `--steps`.
+    pub total_timesteps: Option<u64>,
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--num-envs`.
+    pub num_envs: Option<usize>,
+}
+
+/// The config for `env` and `algo`: the preset (or the algorithm's defaults), then the
+/// file, then `--set`, then the flags.
+///
+/// # Errors
+/// An unknown algorithm, an unreadable file, an unknown key (the message lists the valid
+/// ones), a value of the wrong type, or a config that does not validate.
+pub fn resolve_config(env: &str, algo: &str, o: &Overrides) -> Result<TrainConfig> {
+    let base = preset(env, algo).ok_or_else(|| {
+        usage(format!(
+            "unknown algorithm `{algo}`; use one of trpo, npg, ppo, ppo-kl, vpg"
+        ))
+    })?;
+    let mut json = serde_json::to_value(&base).map_err(|e| usage(e.to_string()))?;
+    if let Some(path) = &o.config_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("cannot read --config {}: {e}", path.display())))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| usage(format!("--config {}: {e}", path.display())))?;
+        for (key, value) in table {
+            let value = serde_json::to_value(value).map_err(|e| usage(e.to_string()))?;
+            if key == "algo" {
+                let Value::Object(inner) = value else {
+                    return Err(usage(format!(
+                        "--config {}: `algo` must be a table of hyperparameters ([algo]); \
+                         choose the algorithm with --algo",
+                        path.display()
+                    )));
+                };
+                for (k, v) in inner {
+                    set_key(&mut json, &format!("algo.{k}"), v)?;
+                }
+            } else {
+                set_key(&mut json, &key, value)?;
+            }
+        }
+    }
+    for pair in &o.sets {
+        let (key, raw) = pair.split_once('=').ok_or_else(|| {
+            usage(format!(
+                "--set {pair}: write key=value, e.g. --set gamma=0.98"
+            ))
+        })?;
+        let value = serde_json::from_str(raw.trim())
+            .unwrap_or_else(|_| Value::String(raw.trim().to_string()));
+        set_key(&mut json, key.trim(), value)?;
+        if let Err(e) = serde_json::from_value::<TrainConfig>(json.clone()) {
+            return Err(usage(format!("--set {pair}: {e}")));
+        }
+    }
+    if let Some(t) = o.total_timesteps {
+        json["total_timesteps"] = t.into();
+    }
+    if let Some(s) = o.seed {
+        json["seed"] = s.into();
+    }
+    if let Some(n) = o.num_envs {
+        json["num_envs"] = n.into();
+    }
+    let config: TrainConfig =
+        serde_json::from_value(json).map_err(|e| usage(format!("invalid value: {e}")))?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Every key `--set` accepts for this config: run fields, then the algorithm's.
+pub fn valid_keys(json: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = json
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| *k != "algo" && *k != "env_id")
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(inner) = algo_fields(json) {
+        keys.extend(inner.keys().cloned());
+    }
+    keys
+}
+
+fn algo_fields(json: &Value) -> Option<&serde_json::Map<String, Value>> {
+    json.get("algo")?.as_object()?.values().next()?.as_object()
+}
+
+fn set_key(json: &mut Value, key: &str, value: Value) -> Result<()> {
+    let unknown = |json: &Value| {
+        usage(format!(
+            "unknown config key `{key}`; valid keys: {}",
+            valid_keys(json).join(", ")
+        ))
+    };
+    let field = key.strip_prefix("algo.").unwrap_or(key);
+    if field == "algo" || field == "env_id" {
+        return Err(usage(format!(
+            "`{field}` is chosen with --{}",
+            if field == "algo" { "algo" } else { "env" }
+        )));
+    }
+    let top = !key.starts_with("algo.") && json.get(field).is_some();
+    if top {
+        json[field] = value;
+        return Ok(());
+    }
+    let has = algo_fields(json).is_some_and(|o| o.contains_key(field));
+    if !has {
+        return Err(unknown(json));
+    }
+    if let Some(inner) = json
+        .get_mut("algo")
+        .and_then(Value::as_object_mut)
+        .and_then(|o| o.values_mut().next())
+        .and_then(Value::as_object_mut)
+    {
+        inner.insert(field.to_string(), value);
+    }
+    Ok(())
+}
+
+/// A fresh run folder name in CleanRL's style: `{env}__{algo}__{seed}__{unix time}`.
+pub fn default_run_dir(config: &TrainConfig) -> PathBuf {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    PathBuf::from("runs").join(format!(
+        "{}__{}__{}__{now}",
+        config.env_id,
+        config.algo.name(),
+        config.seed
+    ))
+}
+
+/// Creates `dir` for a new run; refuses an existing non-empty folder (nothing is
+/// overwritten).
+///
+/// # Errors
+/// A non-empty folder, or one that cannot be created or written.
+pub fn create_run_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !dir.is_dir() || !empty {
+            return Err(usage(format!(
+                "--out {} exists and is not an empty folder; choose another --out, or continue \
+                 it with --resume {}",
+                dir.display(),
+                dir.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| usage(format!("cannot create run folder {}: {e}", dir.display())))?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"")
+        .map_err(|e| usage(format!("cannot write in run folder {}: {e}", dir.display())))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// Writes `value` to `path` atomically (temp file + rename).
+///
+/// # Errors
+/// I/O errors.
+pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Reads the `config.json` of a run folder.
+///
+/// # Errors
+/// A missing or damaged file.
+pub fn read_run_config(dir: &Path) -> Result<TrainConfig> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        usage(format!(
+            "{}: {e}; is {} a run folder made by `cinder train`?",
+            path.display(),
+            dir.display()
+        ))
+    })?;
+    serde_json::from_str(&text).map_err(|e| usage(format!("{} is damaged: {e}", path.display())))
+}
+
+/// How training reports progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// A progress bar (stdout is a terminal).
+    Bar,
+    /// A plain line every tenth of the budget (stdout is a file or pipe).
+    Lines,
+    /// Nothing.
+    Quiet,
+}
+
+impl ProgressMode {
+    /// `Bar` on a terminal, `Lines` otherwise, `Quiet` when asked.
+    pub fn detect(quiet: bool) -> Self {
+        if quiet {
+            ProgressMode::Quiet
+        } else if std::io::stdout().is_terminal() {
+            ProgressMode::Bar
+        } else {
+            ProgressMode::Lines
+        }
+    }
+}
+
+/// The training callback that shows progress.
+struct Progress {
+    mode: ProgressMode,
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    next_line: u64,
+    recent_return: Option<f64>,
+    start: Instant,
+}
+
+impl Progress {
+    fn new(mode: ProgressMode, total: u64, done: u64) -> Self {
+        let bar = (mode == ProgressMode::Bar).then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:30} {human_pos}/{human_len} steps · {msg} · ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_position(done);
+            bar
+        });
+        Self {
+            mode,
+            bar,
+            total,
+            next_line: done + total / 10,
+            recent_return: None,
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Callback for Progress {
+    fn on_update_end(&mut self, m: &Metrics) -> Control {
+        let step = m.get("global_step").unwrap_or(0.0) as u64;
+        if let Some(r) = m.get("charts/episodic_return") {
+            self.recent_return = Some(r);
+        }
+        let sps = m.get("charts/SPS").unwrap_or(0.0);
+        let ret = self
+            .recent_return
+            .map_or("–".to_string(), |r| format!("{r:.1}"));
+        match self.mode {
+            ProgressMode::Bar => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(step.min(self.total));
+                    bar.set_message(format!("{sps:.0} SPS · return {ret}"));
+                }
+            }
+            ProgressMode::Lines if step >= self.next_line || step >= self.total => {
+                self.next_line = step + (self.total / 10).max(1);
+                println!(
+                    "step {step}/{} · {sps:.0} SPS · episodic return {ret} · {:.0} s",
+                    self.total,
+                    self.start.elapsed().as_secs_f64()
+                );
+            }
+            _ => {}
+        }
+        Control::Continue
+    }
+
+    fn on_evaluation(&mut self, r: &EvalResult) {
+        let line = format!(
+            "eval at step {}: {:.1} ± {:.1} over {} episodes",
+            r.global_step,
+            r.mean_return,
+            r.std_return,
+            r.returns.len()
+        );
+        match (&self.bar, self.mode) {
+            (Some(bar), _) => bar.println(line),
+            (None, ProgressMode::Lines) => println!("{line}"),
+            _ => {}
+        }
+    }
+}
+
+/// What `cinder train` does once the config and folder are settled: train (or continue),
+/// write `summary.json` and `curve.png`.
+///
+/// # Errors
+/// Training or I/O failures.
+pub fn train_in_dir<B: AutodiffBackend>(
+    config: &TrainConfig,
+    dir: &Path,
+    resume: bool,
+    mode: ProgressMode,
+    device: &B::Device,
+) -> Result<TrainSummary> {
+    let mut agent = if resume {
+        let checkpoint = latest_checkpoint(dir)?;
+        cinder_algo::check_checkpoint_config(&checkpoint, config)?;
+        MlpAgent::<B>::resume(&checkpoint, Some(config.total_timesteps), Some(dir), device)?
+    } else {
+        write_atomic(
+            &dir.join("config.json"),
+            &serde_json::to_string_pretty(config).map_err(|e| usage(e.to_string()))?,
+        )?;
+        MlpAgent::<B>::new(config.clone(), Some(dir), device)?
+    };
+    if resume {
+        write_atomic(
+            &dir.join("config.json"),
+            &serde_json::to_string_pretty(config).map_err(|e| usage(e.to_string()))?,
+        )?;
+    }
+    let mut progress = Progress::new(mode, config.total_timesteps, agent.global_step());
+    let summary = agent.train(&mut progress)?;
+    if let Some(bar) = &progress.bar {
+        bar.finish_and_clear();
+    }
+    let line = serde_json::json!({
+        "env": summary.env,
+        "algo": summary.algo,
+        "steps": summary.steps,
+        "wall_s": summary.wall_s,
+        "final_eval_mean": summary.final_eval.mean_return,
+        "final_eval_std": summary.final_eval.std_return,
+    });
+    write_atomic(&dir.join("summary.json"), &format!("{line}\n"))?;
+    crate::plot::plot_runs(
+        &[dir.to_path_buf()],
+        "charts/episodic_return",
+        &dir.join("curve.png"),
+    )?;
+    Ok(summary)
+}
+
+/// `cinder eval`: loads the latest checkpoint of a run folder and evaluates it with the
+/// saved normaliser statistics.
+///
+/// # Errors
+/// A folder without checkpoints, a damaged checkpoint, env failures.
+pub fn eval_run<B: AutodiffBackend>(
+    dir: &Path,
+    episodes: usize,
+    deterministic: bool,
+    seed: u64,
+    device: &B::Device,
+) -> Result<EvalResult> {
+    if !dir.is_dir() {
+        return Err(usage(format!("--run {}: no such folder", dir.display())));
+    }
+    let checkpoint = latest_checkpoint(dir)?;
+    let mut agent = MlpAgent::<B>::resume(&checkpoint, None, None, device)?;
+    Ok(agent.evaluate_episodes(episodes, deterministic, seed)?)
+}
+
+/// The algorithm name of a config, as `--algo` takes it.
+pub fn algo_name(config: &TrainConfig) -> &'static str {
+    config.algo.name()
+}
+
+/// Checks a `--algo` name early, with the list of known ones.
+///
+/// # Errors
+/// An unknown name.
+pub fn check_algo(name: &str) -> Result<()> {
+    AlgoConfig::from_name(name)
+        .map(|_| ())
+        .map_err(RunError::from)
+}
