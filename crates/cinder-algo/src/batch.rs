@@ -110,6 +110,8 @@ pub struct UpdateStats {
     pub kl_coef: Option<f64>,
     /// Epochs run (PPO with `target_kl` may stop early).
     pub epochs: Option<usize>,
+    /// Seconds of a separate critic fit done inside the update (VPG), for the time split.
+    pub critic_seconds: Option<f64>,
     /// Why the policy update was skipped (parameters unchanged), if it was.
     pub skipped: Option<String>,
 }

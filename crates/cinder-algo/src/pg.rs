@@ -355,11 +355,16 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
             self.policy_optim.clone(),
             self.value_optim.clone(),
             self.kl_coef,
+            self.critic.as_ref().map(|c| c.optimizer().clone()),
         );
         match self.run(policy.clone(), value.clone(), batch, rng)? {
             Ok(done) => Ok(done),
             Err(reason) => {
-                (self.policy_optim, self.value_optim, self.kl_coef) = saved;
+                let critic_optim;
+                (self.policy_optim, self.value_optim, self.kl_coef, critic_optim) = saved;
+                if let (Some(c), Some(o)) = (&mut self.critic, critic_optim) {
+                    *c.optimizer_mut() = o;
+                }
                 let stats = UpdateStats {
                     skipped: Some(reason),
                     value_loss: f64::NAN,
@@ -596,7 +601,10 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
             stats.kl_coef = Some(self.kl_coef);
         }
         if let Some(critic) = &mut self.critic {
-            match critic.fit(value.clone(), &batch.host_obs, &batch.host_returns, rng) {
+            let t = std::time::Instant::now();
+            let fitted = critic.fit(value.clone(), &batch.host_obs, &batch.host_returns, rng);
+            stats.critic_seconds = Some(t.elapsed().as_secs_f64());
+            match fitted {
                 Ok((v, fit)) => {
                     value = v;
                     stats.value_loss = fit.value_loss;

@@ -625,7 +625,8 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             }
             Learner::FirstOrder(pg) => {
                 let (p, v, s) = pg.update(policy, value, &batch, &mut self.rng)?;
-                (p, v, s, t.elapsed().as_secs_f64(), 0.0)
+                let critic = s.critic_seconds.unwrap_or(0.0);
+                (p, v, s, t.elapsed().as_secs_f64() - critic, critic)
             }
         };
         self.policy = policy;

@@ -35,8 +35,13 @@ fn run(config: TrainConfig) -> TrainSummary {
     s
 }
 
-fn check(config: TrainConfig, threshold: f64) {
+/// Trains within `budget` env steps (whole updates only: the last one may not overshoot) and
+/// checks the final deterministic evaluation.
+fn check(config: TrainConfig, budget: u64, threshold: f64) {
+    let batch = (config.n_steps * config.num_envs) as u64;
+    let config = config.with_total_timesteps(budget - budget % batch);
     let s = run(config);
+    assert!(s.steps <= budget);
     assert!(
         s.final_eval.mean_return >= threshold,
         "{} on {}: {:.1} < {threshold}",
@@ -51,6 +56,7 @@ fn trpo_pendulum_three_seeds() {
     for seed in 0..3 {
         check(
             preset("Pendulum-v1", "trpo").unwrap().with_seed(seed),
+            150_000,
             -250.0,
         );
     }
@@ -58,25 +64,25 @@ fn trpo_pendulum_three_seeds() {
 
 #[test]
 fn npg_pendulum() {
-    check(preset("Pendulum-v1", "npg").unwrap(), -400.0);
+    check(preset("Pendulum-v1", "npg").unwrap(), 150_000, -400.0);
 }
 
 #[test]
 fn ppo_kl_pendulum() {
-    check(preset("Pendulum-v1", "ppo-kl").unwrap(), -400.0);
+    check(preset("Pendulum-v1", "ppo-kl").unwrap(), 200_000, -400.0);
 }
 
 #[test]
 fn trpo_cartpole() {
-    check(preset("CartPole-v1", "trpo").unwrap(), 475.0);
+    check(preset("CartPole-v1", "trpo").unwrap(), 100_000, 475.0);
 }
 
 #[test]
 fn ppo_cartpole() {
-    check(preset("CartPole-v1", "ppo").unwrap(), 475.0);
+    check(preset("CartPole-v1", "ppo").unwrap(), 100_000, 475.0);
 }
 
 #[test]
 fn vpg_cartpole() {
-    check(preset("CartPole-v1", "vpg").unwrap(), 195.0);
+    check(preset("CartPole-v1", "vpg").unwrap(), 200_000, 195.0);
 }
