@@ -361,7 +361,12 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
             Ok(done) => Ok(done),
             Err(reason) => {
                 let critic_optim;
-                (self.policy_optim, self.value_optim, self.kl_coef, critic_optim) = saved;
+                (
+                    self.policy_optim,
+                    self.value_optim,
+                    self.kl_coef,
+                    critic_optim,
+                ) = saved;
                 if let (Some(c), Some(o)) = (&mut self.critic, critic_optim) {
                     *c.optimizer_mut() = o;
                 }

@@ -78,6 +78,47 @@ pub fn preset(env_id: &str, algo: &str) -> Option<TrainConfig> {
                 .with_gae_lambda(0.97)
                 .with_total_timesteps(200_000)
         }
+        // MuJoCo locomotion, TRPO: rl-zoo's tuned values (normalised observations and
+        // rewards, 2 × 1024 steps, 25 CG steps, 20 critic epochs of 128).
+        (m, AlgoConfig::Trpo(_)) if MUJOCO.contains(&m) => {
+            let mut algo = TrpoConfig::new()
+                .with_batch_size(128)
+                .with_cg_max_steps(25)
+                .with_n_critic_updates(20);
+            if m == "HalfCheetah" {
+                algo = algo.with_target_kl(0.04);
+            }
+            new(AlgoConfig::Trpo(algo))
+                .with_num_envs(2)
+                .with_n_steps(1024)
+                .with_gamma(if m == "Swimmer" { 0.9999 } else { 0.99 })
+                .with_normalize_observation(true)
+                .with_normalize_reward(true)
+                .with_total_timesteps(1_000_000)
+        }
+        // MuJoCo locomotion, PPO: CleanRL's `ppo_continuous_action` (its defaults are
+        // PpoConfig's), with its observation and reward normalisation.
+        (m, a @ (AlgoConfig::Ppo(_) | AlgoConfig::PpoKl(_))) if MUJOCO.contains(&m) => new(a)
+            .with_normalize_observation(true)
+            .with_normalize_reward(true)
+            .with_total_timesteps(1_000_000),
+        (m, a) if MUJOCO.contains(&m) => new(a)
+            .with_normalize_observation(true)
+            .with_normalize_reward(true)
+            .with_total_timesteps(1_000_000),
         (_, a) => new(a),
     })
 }
+
+/// Gymnasium's MuJoCo locomotion tasks (any version).
+const MUJOCO: &[&str] = &[
+    "Hopper",
+    "HalfCheetah",
+    "Walker2d",
+    "Ant",
+    "Swimmer",
+    "Humanoid",
+    "InvertedPendulum",
+    "InvertedDoublePendulum",
+    "Reacher",
+];
