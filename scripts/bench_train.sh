@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# End-to-end training wall clock of cinder against Stable-Baselines3 with the same
+# hyperparameters, in one run (run nothing else meanwhile: 2 cores).
+#
+#   bash scripts/bench_train.sh          # needs the peers venv: bash ../shared/bench/peers/setup.sh
+#
+# Rows (seed 0, one env, SB3 defaults on both sides, deterministic 10-episode evaluation):
+# - sb3-contrib TRPO vs `cinder train --algo trpo` on Pendulum-v1, 100k steps
+#   (n_steps 2048, γ 0.99, 10 critic epochs: sb3-contrib's defaults);
+# - SB3 PPO vs `cinder train --algo ppo` on CartPole-v1, 100k steps (SB3's defaults: no
+#   learning-rate annealing, no value clipping).
+# SB3 runs through ../shared/bench/peers/sb3_trpo_train.py (learn time, model construction
+# excluded). Results: bench-results/train_sb3.jsonl, bench-results/train_cinder.jsonl; the
+# table printed at the end is the one in docs/algorithms.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cinder-target}"
+PEERS_PY="${PEERS_PY:-/tmp/peers-venv/bin/python}"
+if [[ ! -x "$PEERS_PY" ]]; then
+  echo "no peers venv at $PEERS_PY: run bash ../shared/bench/peers/setup.sh" >&2
+  exit 1
+fi
+bin="${CINDER_BIN:-}"
+if [[ -z "$bin" ]]; then
+  cargo build --release -p cinder --bin cinder
+  bin="$CARGO_TARGET_DIR/release/cinder"
+fi
+mkdir -p bench-results
+: > bench-results/train_sb3.jsonl
+: > bench-results/train_cinder.jsonl
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+run_cinder() { # name env algo args...
+  local name="$1" env="$2" algo="$3"
+  shift 3
+  "$bin" train --env "$env" --algo "$algo" --num-envs 1 --seed 0 --steps 100000 \
+    --out "$work/$name" --quiet "$@"
+  python3 - "$work/$name/summary.json" "$name" >> bench-results/train_cinder.jsonl <<'EOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+s["name"] = sys.argv[2]
+print(json.dumps(s))
+EOF
+}
+
+"$PEERS_PY" ../shared/bench/peers/sb3_trpo_train.py --algo trpo --env Pendulum-v1 --steps 100000 \
+  --seed 0 --note cinder-bench --out bench-results/train_sb3.jsonl
+run_cinder trpo-pendulum Pendulum-v1 trpo --set n_steps=2048 --set gamma=0.99 \
+  --set n_critic_updates=10
+"$PEERS_PY" ../shared/bench/peers/sb3_trpo_train.py --algo ppo --env CartPole-v1 --steps 100000 \
+  --seed 0 --note cinder-bench --out bench-results/train_sb3.jsonl
+run_cinder ppo-cartpole CartPole-v1 ppo --set n_steps=2048 --set gamma=0.99 --set gae_lambda=0.95 \
+  --set batch_size=64 --set n_epochs=10 --set learning_rate=0.0003 --set anneal_lr=false \
+  --set clip_range_vf=null
+
+python3 - <<'EOF'
+import json
+sb3 = [json.loads(l) for l in open("bench-results/train_sb3.jsonl")]
+ours = [json.loads(l) for l in open("bench-results/train_cinder.jsonl")]
+print("| run | steps | SB3 learn s | cinder wall s | speed-up | SB3 eval | cinder eval |")
+print("|---|---|---|---|---|---|---|")
+for s, c in zip(sb3, ours):
+    print(f"| {s['algo']} {s['env_id']} | {c['steps']:,} | {s['learn_s']:.1f} | {c['wall_s']:.1f} | "
+          f"{s['learn_s'] / c['wall_s']:.1f}× | {s['eval_mean_return']:.1f} ± {s['eval_std_return']:.1f} | "
+          f"{c['final_eval_mean']:.1f} ± {c['final_eval_std']:.1f} |")
+EOF
