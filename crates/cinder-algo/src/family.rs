@@ -134,11 +134,33 @@ pub enum FvpKind {
 /// The built-in MLP policies offer both [`FvpKind`]s. For your own module, return
 /// [`double_backprop_operator`] (and refuse [`FvpKind::GaussNewton`] unless you have one):
 ///
-/// ```ignore
+/// ```
+/// use burn::prelude::*;
+/// use cinder_algo::{FisherPolicy, FvpKind, double_backprop_operator};
+/// use cinder_fisher::{FisherVectorProduct, FvpConfig};
+/// use cinder_policy::{Dense, DiagGaussian, GaussianFamily, Policy};
+///
+/// #[derive(Module, Debug)]
+/// struct MyPolicy<B: Backend> {
+///     layer: Dense<B>,
+///     log_std: burn::module::Param<Tensor<B, 1>>,
+/// }
+///
+/// impl<B: Backend> Policy<B> for MyPolicy<B> {
+///     type Family = GaussianFamily;
+///     fn distribution(&self, obs: Tensor<B, 2>) -> DiagGaussian<B> {
+///         DiagGaussian::with_shared_log_std(self.layer.forward(obs).tanh(), self.log_std.val())
+///     }
+/// }
+///
 /// impl<B: Backend> FisherPolicy<B> for MyPolicy<B> {
-///     fn fisher_operator(&self, obs: Tensor<B, 2>, kind: FvpKind, config: &FvpConfig)
-///         -> cinder_algo::Result<Box<dyn FisherVectorProduct<B>>> {
-///         cinder_algo::double_backprop_operator(self, obs, kind, config)
+///     fn fisher_operator(
+///         &self,
+///         obs: Tensor<B, 2>,
+///         kind: FvpKind,
+///         config: &FvpConfig,
+///     ) -> cinder_algo::Result<Box<dyn FisherVectorProduct<B>>> {
+///         double_backprop_operator(self, obs, kind, config)
 ///     }
 /// }
 /// ```

@@ -17,3 +17,8 @@ pub mod backend;
 pub mod bench;
 pub mod plot;
 pub mod run;
+
+/// The Rust examples of the README, compiled as doctests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
