@@ -69,6 +69,15 @@ impl<B: Backend, F: ActionFamily> Batch<B, F> {
     }
 }
 
+/// Runs a transaction of one-element tensors and reads each as `f64` (NaN if empty): one
+/// device synchronisation for several scalars.
+pub fn read_scalars<B: Backend>(tx: burn::tensor::Transaction<B>) -> Vec<f64> {
+    tx.execute()
+        .into_iter()
+        .map(|d| d.iter::<f64>().next().unwrap_or(f64::NAN))
+        .collect()
+}
+
 /// `(x − mean) / (std + 1e-8)` with the unbiased std, as SB3 and CleanRL normalise advantages.
 pub fn normalize<B: Backend>(x: Tensor<B, 1>) -> Tensor<B, 1> {
     let [n] = x.dims();

@@ -11,7 +11,9 @@
 //!   is [`ValueFitter`];
 //! - [`Trainer`] runs the loop with evaluation, [`Callback`]s, CleanRL-named [`Metrics`]
 //!   (CSV + JSONL) and checkpoints that resume exactly; [`MlpAgent`] picks the built-in MLP
-//!   policy for the env's action space.
+//!   policy for the env's action space;
+//! - [`Lockstep`] steps K TRPO/NPG runs (seeds or configurations) together, their Fisher
+//!   solves batched into one stacked operator and one CG loop.
 //!
 //! ```no_run
 //! use burn::backend::{Autodiff, Flex};
@@ -32,6 +34,7 @@ pub mod config;
 mod error;
 pub mod family;
 pub mod gae;
+pub mod lockstep;
 pub mod metrics;
 pub mod natural;
 pub mod pg;
@@ -45,6 +48,7 @@ pub use config::{AlgoConfig, TrainConfig};
 pub use error::{AlgoError, Result};
 pub use family::{ActionFamily, AgentPolicy, FisherPolicy, FvpKind, double_backprop_operator};
 pub use gae::{Advantages, gae};
+pub use lockstep::Lockstep;
 pub use metrics::{COLUMNS, Metrics, MetricsWriter};
 pub use natural::{NaturalGradient, NpgConfig, TrpoConfig};
 pub use pg::{PolicyGradient, PpoConfig, PpoKlConfig, VpgConfig};

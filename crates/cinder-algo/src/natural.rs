@@ -9,7 +9,7 @@ use cinder_fisher::FvpConfig;
 use cinder_policy::{ActionDistribution, DistributionFamily, Policy, ValueMlp, flat};
 use rand::Rng;
 
-use crate::batch::{Batch, UpdateStats, normalize};
+use crate::batch::{Batch, UpdateStats, normalize, read_scalars};
 use crate::error::{AlgoError, Result};
 use crate::family::{ActionFamily, AgentPolicy, FisherPolicy, FvpKind};
 use crate::value::{ValueFitConfig, ValueFitter};
@@ -139,22 +139,7 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
     /// # Errors
     /// A hyperparameter out of range, named.
     pub fn trpo(c: &TrpoConfig) -> Result<Self> {
-        Self::build(
-            Settings {
-                target_kl: c.target_kl,
-                cg: CgConfig::new().with_max_iters(c.cg_max_steps),
-                fvp: FvpConfig::new()
-                    .with_damping(c.cg_damping)
-                    .with_sub_sampling_factor(c.sub_sampling_factor),
-                fvp_kind: c.fvp,
-                line_search: Some((c.line_search_shrinking_factor, c.line_search_max_iter)),
-                normalize_advantage: c.normalize_advantage,
-            },
-            ValueFitConfig::new()
-                .with_learning_rate(c.learning_rate)
-                .with_n_critic_updates(c.n_critic_updates)
-                .with_batch_size(c.batch_size),
-        )
+        Self::build(c, true)
     }
 
     /// NPG.
@@ -162,26 +147,37 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
     /// # Errors
     /// A hyperparameter out of range, named.
     pub fn npg(c: &NpgConfig) -> Result<Self> {
-        Self::build(
-            Settings {
-                target_kl: c.target_kl,
-                cg: CgConfig::new().with_max_iters(c.cg_max_steps),
-                fvp: FvpConfig::new()
-                    .with_damping(c.cg_damping)
-                    .with_sub_sampling_factor(c.sub_sampling_factor),
-                fvp_kind: c.fvp,
-                line_search: None,
-                normalize_advantage: c.normalize_advantage,
-            },
-            ValueFitConfig::new()
-                .with_learning_rate(c.learning_rate)
-                .with_n_critic_updates(c.n_critic_updates)
-                .with_batch_size(c.batch_size),
-        )
+        // NPG is TRPO's step without the line search.
+        let as_trpo = TrpoConfig::new()
+            .with_target_kl(c.target_kl)
+            .with_cg_max_steps(c.cg_max_steps)
+            .with_cg_damping(c.cg_damping)
+            .with_sub_sampling_factor(c.sub_sampling_factor)
+            .with_fvp(c.fvp)
+            .with_normalize_advantage(c.normalize_advantage)
+            .with_learning_rate(c.learning_rate)
+            .with_n_critic_updates(c.n_critic_updates)
+            .with_batch_size(c.batch_size);
+        Self::build(&as_trpo, false)
     }
 
-    fn build(settings: Settings, critic: ValueFitConfig) -> Result<Self> {
+    fn build(c: &TrpoConfig, line_search: bool) -> Result<Self> {
+        let settings = Settings {
+            target_kl: c.target_kl,
+            cg: CgConfig::new().with_max_iters(c.cg_max_steps),
+            fvp: FvpConfig::new()
+                .with_damping(c.cg_damping)
+                .with_sub_sampling_factor(c.sub_sampling_factor),
+            fvp_kind: c.fvp,
+            line_search: line_search
+                .then_some((c.line_search_shrinking_factor, c.line_search_max_iter)),
+            normalize_advantage: c.normalize_advantage,
+        };
         settings.validate()?;
+        let critic = ValueFitConfig::new()
+            .with_learning_rate(c.learning_rate)
+            .with_n_critic_updates(c.n_critic_updates)
+            .with_batch_size(c.batch_size);
         Ok(Self {
             settings,
             critic: ValueFitter::new(critic)?,
@@ -240,7 +236,42 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
         batch: &Batch<B, P::Family>,
     ) -> Result<(P, UpdateStats)> {
         let s = &self.settings;
-        let adv = if s.normalize_advantage {
+        let prepared = self.prepare(&policy, batch);
+        let inner = policy.valid();
+        let mut op = inner.fisher_operator(batch.obs.clone().inner(), s.fvp_kind, &s.fvp)?;
+        let b = prepared.g.clone().unsqueeze_dim::<2>(0);
+        let sol = conjugate_gradient(|v| op.apply(v), b, &s.cg)?;
+        let curvature = (sol.x.clone() * op.apply(sol.x.clone())).sum();
+        let x = sol.x.squeeze_dim::<1>(0);
+        self.finish(
+            policy,
+            batch,
+            prepared,
+            Solved {
+                x,
+                curvature,
+                residual: sol.residual_norm,
+                breakdown: sol.breakdown.int(),
+            },
+        )
+    }
+
+    /// The CG and Fisher settings (shared by every policy of a lockstep group).
+    pub(crate) fn shared_settings(&self) -> (&CgConfig, &FvpConfig, FvpKind) {
+        (
+            &self.settings.cg,
+            &self.settings.fvp,
+            self.settings.fvp_kind,
+        )
+    }
+
+    /// Surrogate, its gradient at θ_old and what the line search needs.
+    pub(crate) fn prepare<P: AgentPolicy<B>>(
+        &self,
+        policy: &P,
+        batch: &Batch<B, P::Family>,
+    ) -> Prepared<B, P> {
+        let adv = if self.settings.normalize_advantage {
             normalize(batch.advantages.clone())
         } else {
             batch.advantages.clone()
@@ -253,31 +284,46 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
         let entropy = dist.entropy().mean().detach();
         let std = P::Family::mean_std(&old);
         let grads = surrogate.backward();
-        let g = flat::gradient(&policy, &grads);
-        let surrogate = surrogate.detach();
+        let g = flat::gradient(policy, &grads);
+        Prepared {
+            g,
+            old,
+            adv,
+            surrogate: surrogate.detach(),
+            entropy,
+            std,
+        }
+    }
 
-        let inner = policy.valid();
-        let mut op = inner.fisher_operator(batch.obs.clone().inner(), s.fvp_kind, &s.fvp)?;
-        let b = g.clone().unsqueeze_dim::<2>(0);
-        let sol = conjugate_gradient(|v| op.apply(v), b, &s.cg)?;
-        let x = sol.x.clone();
-        let curvature = (x.clone() * op.apply(x.clone())).sum();
-
+    /// From the CG solution to the new policy: checks, step size, line search (TRPO) or full
+    /// step (NPG).
+    pub(crate) fn finish<P: AgentPolicy<B>>(
+        &self,
+        policy: P,
+        batch: &Batch<B, P::Family>,
+        prepared: Prepared<B, P>,
+        solved: Solved<B>,
+    ) -> Result<(P, UpdateStats)> {
+        let s = &self.settings;
+        let Prepared {
+            g,
+            old,
+            adv,
+            surrogate,
+            entropy,
+            std,
+        } = prepared;
         let mut tx = Transaction::default()
             .register(surrogate.inner())
             .register(entropy.inner())
             .register(g.powi_scalar(2).sum())
-            .register(curvature)
-            .register(sol.residual_norm)
-            .register(sol.breakdown.int());
+            .register(solved.curvature)
+            .register(solved.residual)
+            .register(solved.breakdown);
         if let Some(std) = &std {
             tx = tx.register(std.clone().inner());
         }
-        let values: Vec<f64> = tx
-            .execute()
-            .into_iter()
-            .map(|d| d.iter::<f64>().next().unwrap_or(f64::NAN))
-            .collect();
+        let values: Vec<f64> = read_scalars(tx);
         let [surrogate, entropy, g_norm2, curvature, residual, breakdown] = [
             values[0], values[1], values[2], values[3], values[4], values[5],
         ];
@@ -308,11 +354,11 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
         }
 
         let step_size = (2.0 * s.target_kl / curvature).sqrt();
-        let full_step = sol.x.squeeze_dim::<1>(0).mul_scalar(step_size);
-        let theta_old = flat::flatten(&inner);
+        let full_step = solved.x.mul_scalar(step_size);
+        let theta_old = flat::flatten(&policy.valid());
         let frozen = policy.clone().no_grad();
         // Mean KL(π_old ‖ π_θ), surrogate and approx-KL estimate at θ_old + coef · step.
-        let evaluate = |coef: f64| -> Result<(P, [f64; 3])> {
+        let evaluate = |coef: f64| -> Result<[f64; 3]> {
             let theta = theta_old.clone() + full_step.clone().mul_scalar(coef);
             let candidate = flat::load(frozen.clone(), Tensor::from_inner(theta))?;
             let dist = candidate.distribution(batch.obs.clone());
@@ -321,26 +367,24 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
             let ratio = log_ratio.clone().exp();
             let surr = (ratio.clone() * adv.clone()).mean();
             let approx_kl = (ratio.sub_scalar(1.0) - log_ratio).mean();
-            let v: Vec<f64> = Transaction::default()
-                .register(kl.inner())
-                .register(surr.inner())
-                .register(approx_kl.inner())
-                .execute()
-                .into_iter()
-                .map(|d| d.iter::<f64>().next().unwrap_or(f64::NAN))
-                .collect();
-            Ok((candidate, [v[0], v[1], v[2]]))
+            let v: Vec<f64> = read_scalars(
+                Transaction::default()
+                    .register(kl.inner())
+                    .register(surr.inner())
+                    .register(approx_kl.inner()),
+            );
+            Ok([v[0], v[1], v[2]])
         };
         let accepted = match s.line_search {
             None => {
-                let (_, [kl, _, approx_kl]) = evaluate(1.0)?;
+                let [kl, _, approx_kl] = evaluate(1.0)?;
                 (kl.is_finite() && approx_kl.is_finite()).then_some((1.0, kl, approx_kl))
             }
             Some((shrink, tries)) => {
                 let mut found = None;
                 for i in 0..tries {
                     let coef = shrink.powi(i as i32);
-                    let (_, [kl, surr, approx_kl]) = evaluate(coef)?;
+                    let [kl, surr, approx_kl] = evaluate(coef)?;
                     if kl <= s.target_kl && surr > surrogate {
                         stats.backtracks = Some(i);
                         found = Some((coef, kl, approx_kl));
@@ -375,6 +419,29 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
         }
         Ok((policy, stats))
     }
+}
+
+/// What [`NaturalGradient::prepare`] computes for one policy.
+pub(crate) struct Prepared<B: AutodiffBackend, P: AgentPolicy<B>> {
+    /// ∇L(θ_old), `[n]`.
+    pub(crate) g: Tensor<B::InnerBackend, 1>,
+    old: cinder_policy::Dist<P::Family, B>,
+    adv: Tensor<B, 1>,
+    surrogate: Tensor<B, 1>,
+    entropy: Tensor<B, 1>,
+    std: Option<Tensor<B, 1>>,
+}
+
+/// One system's CG result, on the device.
+pub(crate) struct Solved<B: AutodiffBackend> {
+    /// The direction, `[n]`.
+    pub(crate) x: Tensor<B::InnerBackend, 1>,
+    /// `xᵀ(F + λI)x`, `[1]`.
+    pub(crate) curvature: Tensor<B::InnerBackend, 1>,
+    /// Final residual norm, `[1]`.
+    pub(crate) residual: Tensor<B::InnerBackend, 1>,
+    /// 1 if CG broke down, `[1]`.
+    pub(crate) breakdown: Tensor<B::InnerBackend, 1, burn::tensor::Int>,
 }
 
 /// A one-element tensor as `f64`.

@@ -11,7 +11,7 @@ use cinder_policy::{ActionDistribution, DistributionFamily, ValueMlp, flat};
 use rand::Rng;
 use rand::seq::SliceRandom;
 
-use crate::batch::{Batch, UpdateStats, normalize};
+use crate::batch::{Batch, UpdateStats, normalize, read_scalars};
 use crate::error::{AlgoError, Result};
 use crate::family::{ActionFamily, AgentPolicy};
 use crate::value::{ValueFitConfig, ValueFitter};
@@ -521,11 +521,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
                 if let Some(c) = &clipfrac {
                     tx = tx.register(c.clone().inner());
                 }
-                let read: Vec<f64> = tx
-                    .execute()
-                    .into_iter()
-                    .map(|d| d.iter::<f64>().next().unwrap_or(f64::NAN))
-                    .collect();
+                let read: Vec<f64> = read_scalars(tx);
                 let norm = read[0].sqrt();
                 if !norm.is_finite() || !read[1].is_finite() {
                     return Ok(Err(format!(
@@ -590,11 +586,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
         if let Some(std) = std {
             tx = tx.register(std);
         }
-        let read: Vec<f64> = tx
-            .execute()
-            .into_iter()
-            .map(|d| d.iter::<f64>().next().unwrap_or(f64::NAN))
-            .collect();
+        let read: Vec<f64> = read_scalars(tx);
         stats.step_kl = Some(read[0]);
         stats.policy_std = read.get(1).copied();
         if let Objective::KlPenalty { target_kl } = s.objective {

@@ -117,7 +117,7 @@ pub struct TrainSummary {
 }
 
 /// TRPO/NPG or a first-order learner.
-enum Learner<B: AutodiffBackend, P: AgentPolicy<B>> {
+pub(crate) enum Learner<B: AutodiffBackend, P: AgentPolicy<B>> {
     Natural(NaturalGradient<B>),
     FirstOrder(PolicyGradient<B, P>),
 }
@@ -162,6 +162,32 @@ struct CheckpointState {
 
 const CHECKPOINT_FORMAT: u32 = 1;
 
+/// A collected batch waiting for its update.
+pub(crate) struct Pending<B: AutodiffBackend, F: ActionFamily> {
+    pub(crate) batch: Batch<B, F>,
+    episodes: Vec<(f64, u64)>,
+    /// collect, GAE, policy, value seconds.
+    pub(crate) times: [f64; 4],
+    explained_variance: f64,
+}
+
+/// Wall clock of one `train` call.
+pub(crate) struct Clock {
+    start: Instant,
+    start_step: u64,
+    split: [f64; 4],
+}
+
+impl Clock {
+    pub(crate) fn new(start_step: u64) -> Self {
+        Self {
+            start: Instant::now(),
+            start_step,
+            split: [0.0; 4],
+        }
+    }
+}
+
 /// Trains one policy with one algorithm on one env stack.
 pub struct Trainer<B: AutodiffBackend, P: AgentPolicy<B>> {
     config: TrainConfig,
@@ -169,9 +195,9 @@ pub struct Trainer<B: AutodiffBackend, P: AgentPolicy<B>> {
     env: Box<dyn VecEnv>,
     eval_env: Box<dyn VecEnv>,
     collector: RolloutCollector,
-    policy: P,
+    pub(crate) policy: P,
     value: ValueMlp<B>,
-    learner: Learner<B, P>,
+    pub(crate) learner: Learner<B, P>,
     rng: TrainRng,
     global_step: u64,
     update: u64,
@@ -249,25 +275,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         run_dir: Option<&Path>,
         device: &B::Device,
     ) -> Result<Self> {
-        let fail = |message: String| AlgoError::Checkpoint {
-            path: checkpoint.to_path_buf(),
-            message,
-        };
-        let text = std::fs::read_to_string(checkpoint.join("state.json")).map_err(|e| {
-            fail(format!(
-                "cannot read state.json ({e}); is this a checkpoint folder?"
-            ))
-        })?;
-        let state: CheckpointState = serde_json::from_str(&text)
-            .map_err(|e| fail(format!("state.json is damaged ({e})")))?;
-        if state.format != CHECKPOINT_FORMAT {
-            return Err(fail(format!(
-                "format {} is not the format {CHECKPOINT_FORMAT} this build reads",
-                state.format
-            )));
-        }
-        let mut config: TrainConfig = serde_json::from_value(state.config.clone())
-            .map_err(|e| fail(format!("the saved config does not parse ({e})")))?;
+        let (state, mut config) = read_checkpoint(checkpoint)?;
         if let Some(t) = total_timesteps {
             config.total_timesteps = t;
         }
@@ -437,87 +445,199 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     /// # Errors
     /// Env failures and I/O errors. Non-finite updates are skipped and logged, not errors.
     pub fn train(&mut self, callback: &mut dyn Callback) -> Result<TrainSummary> {
-        let start = Instant::now();
-        let start_step = self.global_step;
-        let mut split = [0.0f64; 4];
-        let batch_steps = (self.config.n_steps * self.config.num_envs) as u64;
-        while self.global_step < self.config.total_timesteps {
-            let progress_remaining =
-                1.0 - self.global_step as f64 / self.config.total_timesteps as f64;
-            let (rollout, mut times) = self.collect()?;
-            self.global_step += batch_steps;
-            let episodes: Vec<(f64, u64)> = rollout
-                .episodes
-                .iter()
-                .map(|e| (e.episodic_return, e.episodic_length))
-                .collect();
-            callback.on_rollout_end(&RolloutInfo {
-                global_step: self.global_step,
-                update: self.update,
-                episodes: episodes.clone(),
-            });
-            let (stats, t) = self.learn(&rollout, progress_remaining)?;
-            times[1] = t[0];
-            times[2] = t[1];
-            times[3] = t[2];
-            for (s, t) in split.iter_mut().zip(times) {
-                *s += t;
-            }
-            self.update += 1;
-            let ev = explained_variance(&rollout.values, &self.last_returns(&rollout));
-            let mut row = Metrics::default();
-            row.set("global_step", self.global_step as f64);
-            row.set("update", self.update as f64);
-            if !episodes.is_empty() {
-                let n = episodes.len() as f64;
-                row.set(
-                    "charts/episodic_return",
-                    episodes.iter().map(|e| e.0).sum::<f64>() / n,
-                );
-                row.set(
-                    "charts/episodic_length",
-                    episodes.iter().map(|e| e.1 as f64).sum::<f64>() / n,
-                );
-            }
-            let elapsed = start.elapsed().as_secs_f64();
-            row.set(
-                "charts/SPS",
-                ((self.global_step - start_step) as f64 / elapsed).round(),
-            );
-            fill_stats(&mut row, &stats);
-            row.set("losses/explained_variance", ev);
-            for (name, t) in [
-                "time/collect_s",
-                "time/gae_s",
-                "time/policy_s",
-                "time/value_s",
-            ]
-            .iter()
-            .zip(times)
-            {
-                row.set(name, t);
-            }
-            if stats.skipped.is_some() {
-                self.skipped_updates += 1;
-            }
-            let interval = self.config.eval_interval;
-            if interval > 0 && self.update.is_multiple_of(interval as u64) {
-                let eval = self.evaluate()?;
-                row.set("eval/mean_return", eval.mean_return);
-                row.set("eval/std_return", eval.std_return);
-                callback.on_evaluation(&eval);
-            }
-            if let Some(m) = &mut self.metrics {
-                m.write(&row)?;
-            }
-            let ck = self.config.checkpoint_interval;
-            if ck > 0 && self.update.is_multiple_of(ck as u64) && self.run_dir.is_some() {
-                self.save_checkpoint_in_run()?;
-            }
-            if callback.on_update_end(&row) == Control::Stop {
+        let mut clock = Clock::new(self.global_step);
+        while !self.done() {
+            let mut pending = self.begin_update(callback)?;
+            let stats = self.learn(&mut pending)?;
+            if self.end_update(pending, stats, &mut clock, callback)? == Control::Stop {
                 break;
             }
         }
+        self.finish(&clock, callback)
+    }
+
+    /// Whether the budget is spent.
+    pub(crate) fn done(&self) -> bool {
+        self.global_step >= self.config.total_timesteps
+    }
+
+    /// Env steps per update (`n_steps × num_envs`).
+    pub(crate) fn batch_len(&self) -> usize {
+        self.config.n_steps * self.config.num_envs
+    }
+
+    /// Collects a rollout, computes GAE and moves the batch to the device.
+    pub(crate) fn begin_update(
+        &mut self,
+        callback: &mut dyn Callback,
+    ) -> Result<Pending<B, P::Family>> {
+        let progress_remaining = 1.0 - self.global_step as f64 / self.config.total_timesteps as f64;
+        let (rollout, mut times) = self.collect()?;
+        self.global_step += (self.config.n_steps * self.config.num_envs) as u64;
+        let episodes: Vec<(f64, u64)> = rollout
+            .episodes
+            .iter()
+            .map(|e| (e.episodic_return, e.episodic_length))
+            .collect();
+        callback.on_rollout_end(&RolloutInfo {
+            global_step: self.global_step,
+            update: self.update,
+            episodes: episodes.clone(),
+        });
+        let t = Instant::now();
+        let adv = gae(
+            &rollout.rewards,
+            &rollout.values,
+            &rollout.next_values,
+            &rollout.terminated,
+            &rollout.truncated,
+            rollout.num_envs,
+            self.config.gamma,
+            self.config.gae_lambda,
+        )?;
+        let batch = Batch::<B, P::Family>::new(&rollout, &adv, progress_remaining, &self.device)?;
+        times[1] = t.elapsed().as_secs_f64();
+        Ok(Pending {
+            explained_variance: explained_variance(&rollout.values, &adv.returns),
+            batch,
+            episodes,
+            times,
+        })
+    }
+
+    /// The update of the pending batch with this trainer's learner.
+    fn learn(&mut self, pending: &mut Pending<B, P::Family>) -> Result<UpdateStats> {
+        let t = Instant::now();
+        let policy = self.policy.clone();
+        let value = self.value.clone();
+        match &mut self.learner {
+            Learner::Natural(n) => {
+                let (policy, stats) = n.policy_step(policy, &pending.batch)?;
+                self.policy = policy;
+                pending.times[2] = t.elapsed().as_secs_f64();
+                Ok(self.fit_critic(pending, stats))
+            }
+            Learner::FirstOrder(pg) => {
+                let (p, v, s) = pg.update(policy, value, &pending.batch, &mut self.rng)?;
+                let critic = s.critic_seconds.unwrap_or(0.0);
+                pending.times[2] = t.elapsed().as_secs_f64() - critic;
+                pending.times[3] = critic;
+                self.policy = p;
+                self.value = v;
+                Ok(s)
+            }
+        }
+    }
+
+    /// The critic fit of TRPO/NPG after the policy step; a non-finite loss keeps the value
+    /// net and its Adam state as they were.
+    pub(crate) fn fit_critic(
+        &mut self,
+        pending: &mut Pending<B, P::Family>,
+        mut stats: UpdateStats,
+    ) -> UpdateStats {
+        let Learner::Natural(n) = &mut self.learner else {
+            return stats;
+        };
+        let t = Instant::now();
+        let saved = n.critic().optimizer().clone();
+        match n.critic_mut().fit(
+            self.value.clone(),
+            &pending.batch.host_obs,
+            &pending.batch.host_returns,
+            &mut self.rng,
+        ) {
+            Ok((v, s)) => {
+                stats.value_loss = s.value_loss;
+                self.value = v;
+            }
+            Err(e) => {
+                *n.critic_mut().optimizer_mut() = saved;
+                stats.value_loss = f64::NAN;
+                stats.skipped.get_or_insert(format!("critic: {e}"));
+            }
+        }
+        pending.times[3] = t.elapsed().as_secs_f64();
+        stats
+    }
+
+    /// Logs the update, evaluates and checkpoints when due, and asks the callback whether to
+    /// go on.
+    pub(crate) fn end_update(
+        &mut self,
+        pending: Pending<B, P::Family>,
+        stats: UpdateStats,
+        clock: &mut Clock,
+        callback: &mut dyn Callback,
+    ) -> Result<Control> {
+        let Pending {
+            episodes,
+            times,
+            explained_variance,
+            ..
+        } = pending;
+        for (s, t) in clock.split.iter_mut().zip(times) {
+            *s += t;
+        }
+        self.update += 1;
+        let mut row = Metrics::default();
+        row.set("global_step", self.global_step as f64);
+        row.set("update", self.update as f64);
+        if !episodes.is_empty() {
+            let n = episodes.len() as f64;
+            row.set(
+                "charts/episodic_return",
+                episodes.iter().map(|e| e.0).sum::<f64>() / n,
+            );
+            row.set(
+                "charts/episodic_length",
+                episodes.iter().map(|e| e.1 as f64).sum::<f64>() / n,
+            );
+        }
+        let elapsed = clock.start.elapsed().as_secs_f64();
+        row.set(
+            "charts/SPS",
+            ((self.global_step - clock.start_step) as f64 / elapsed).round(),
+        );
+        fill_stats(&mut row, &stats);
+        row.set("losses/explained_variance", explained_variance);
+        for (name, t) in [
+            "time/collect_s",
+            "time/gae_s",
+            "time/policy_s",
+            "time/value_s",
+        ]
+        .iter()
+        .zip(times)
+        {
+            row.set(name, t);
+        }
+        if stats.skipped.is_some() {
+            self.skipped_updates += 1;
+        }
+        let interval = self.config.eval_interval;
+        if interval > 0 && self.update.is_multiple_of(interval as u64) {
+            let eval = self.evaluate()?;
+            row.set("eval/mean_return", eval.mean_return);
+            row.set("eval/std_return", eval.std_return);
+            callback.on_evaluation(&eval);
+        }
+        if let Some(m) = &mut self.metrics {
+            m.write(&row)?;
+        }
+        let ck = self.config.checkpoint_interval;
+        if ck > 0 && self.update.is_multiple_of(ck as u64) && self.run_dir.is_some() {
+            self.save_checkpoint_in_run()?;
+        }
+        Ok(callback.on_update_end(&row))
+    }
+
+    /// The final evaluation (unless one just ran) and checkpoint, and the summary.
+    pub(crate) fn finish(
+        &mut self,
+        clock: &Clock,
+        callback: &mut dyn Callback,
+    ) -> Result<TrainSummary> {
         let final_eval = match &self.last_eval {
             Some(e) if e.global_step == self.global_step => e.clone(),
             _ => {
@@ -529,34 +649,18 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         if self.run_dir.is_some() {
             self.save_checkpoint_in_run()?;
         }
-        let wall_s = start.elapsed().as_secs_f64();
+        let wall_s = clock.start.elapsed().as_secs_f64();
         Ok(TrainSummary {
             env: self.config.env_id.clone(),
             algo: self.config.algo.name().to_string(),
             steps: self.global_step,
             updates: self.update,
             wall_s,
-            sps: (self.global_step - start_step) as f64 / wall_s.max(1e-9),
+            sps: (self.global_step - clock.start_step) as f64 / wall_s.max(1e-9),
             final_eval,
             skipped_updates: self.skipped_updates,
-            time_split: split,
+            time_split: clock.split,
         })
-    }
-
-    fn last_returns(&self, rollout: &Rollout) -> Vec<f32> {
-        // The value targets of the batch just learnt from (recomputed: cheap, host-side).
-        gae(
-            &rollout.rewards,
-            &rollout.values,
-            &rollout.next_values,
-            &rollout.terminated,
-            &rollout.truncated,
-            rollout.num_envs,
-            self.config.gamma,
-            self.config.gae_lambda,
-        )
-        .map(|a| a.returns)
-        .unwrap_or_default()
     }
 
     /// One rollout with the current policy; returns it and the seconds it took (in slot 0).
@@ -573,65 +677,6 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             &self.device,
         )?;
         Ok((rollout, [t.elapsed().as_secs_f64(), 0.0, 0.0, 0.0]))
-    }
-
-    /// GAE and the update; returns the stats and the seconds of GAE, policy and value.
-    fn learn(
-        &mut self,
-        rollout: &Rollout,
-        progress_remaining: f64,
-    ) -> Result<(UpdateStats, [f64; 3])> {
-        let t = Instant::now();
-        let adv = gae(
-            &rollout.rewards,
-            &rollout.values,
-            &rollout.next_values,
-            &rollout.terminated,
-            &rollout.truncated,
-            rollout.num_envs,
-            self.config.gamma,
-            self.config.gae_lambda,
-        )?;
-        let batch = Batch::<B, P::Family>::new(rollout, &adv, progress_remaining, &self.device)?;
-        let t_gae = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let policy = self.policy.clone();
-        let value = self.value.clone();
-        let (policy, value, stats, t_policy, t_value) = match &mut self.learner {
-            Learner::Natural(n) => {
-                let (policy, mut stats) = n.policy_step(policy, &batch)?;
-                let t_policy = t.elapsed().as_secs_f64();
-                let t = Instant::now();
-                let saved = n.critic().optimizer().clone();
-                let value = match n.critic_mut().fit(
-                    value.clone(),
-                    &batch.host_obs,
-                    &batch.host_returns,
-                    &mut self.rng,
-                ) {
-                    Ok((v, s)) => {
-                        stats.value_loss = s.value_loss;
-                        v
-                    }
-                    Err(AlgoError::NonFinite(msg)) => {
-                        *n.critic_mut().optimizer_mut() = saved;
-                        stats.value_loss = f64::NAN;
-                        stats.skipped.get_or_insert(format!("critic: {msg}"));
-                        value
-                    }
-                    Err(e) => return Err(e),
-                };
-                (policy, value, stats, t_policy, t.elapsed().as_secs_f64())
-            }
-            Learner::FirstOrder(pg) => {
-                let (p, v, s) = pg.update(policy, value, &batch, &mut self.rng)?;
-                let critic = s.critic_seconds.unwrap_or(0.0);
-                (p, v, s, t.elapsed().as_secs_f64() - critic, critic)
-            }
-        };
-        self.policy = policy;
-        self.value = value;
-        Ok((stats, [t_gae, t_policy, t_value]))
     }
 
     /// Deterministic evaluation (mode actions) of `eval_episodes` episodes on the separate
@@ -770,17 +815,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
 /// # Errors
 /// [`AlgoError::Checkpoint`] listing the differences.
 pub fn check_checkpoint_config(checkpoint: &Path, expected: &TrainConfig) -> Result<()> {
-    let text = std::fs::read_to_string(checkpoint.join("state.json")).map_err(|e| {
-        AlgoError::Checkpoint {
-            path: checkpoint.to_path_buf(),
-            message: format!("cannot read state.json ({e})"),
-        }
-    })?;
-    let state: CheckpointState =
-        serde_json::from_str(&text).map_err(|e| AlgoError::Checkpoint {
-            path: checkpoint.to_path_buf(),
-            message: format!("state.json is damaged ({e})"),
-        })?;
+    let (state, _) = read_checkpoint(checkpoint)?;
     let mut want = serde_json::to_value(expected).unwrap_or_default();
     let mut got = state.config;
     for v in [&mut want, &mut got] {
@@ -800,6 +835,30 @@ pub fn check_checkpoint_config(checkpoint: &Path, expected: &TrainConfig) -> Res
         });
     }
     Ok(())
+}
+
+/// The state file of a checkpoint folder and the config it holds, checked for its format.
+fn read_checkpoint(checkpoint: &Path) -> Result<(CheckpointState, TrainConfig)> {
+    let fail = |message: String| AlgoError::Checkpoint {
+        path: checkpoint.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(checkpoint.join("state.json")).map_err(|e| {
+        fail(format!(
+            "cannot read state.json ({e}); is this a checkpoint folder?"
+        ))
+    })?;
+    let state: CheckpointState =
+        serde_json::from_str(&text).map_err(|e| fail(format!("state.json is damaged ({e})")))?;
+    if state.format != CHECKPOINT_FORMAT {
+        return Err(fail(format!(
+            "format {} is not the format {CHECKPOINT_FORMAT} this build reads",
+            state.format
+        )));
+    }
+    let config: TrainConfig = serde_json::from_value(state.config.clone())
+        .map_err(|e| fail(format!("the saved config does not parse ({e})")))?;
+    Ok((state, config))
 }
 
 fn build_learner<B: AutodiffBackend, P: AgentPolicy<B>>(
@@ -994,22 +1053,7 @@ impl<B: AutodiffBackend> MlpAgent<B> {
         run_dir: Option<&Path>,
         device: &B::Device,
     ) -> Result<Self> {
-        let text = std::fs::read_to_string(checkpoint.join("state.json")).map_err(|e| {
-            AlgoError::Checkpoint {
-                path: checkpoint.to_path_buf(),
-                message: format!("cannot read state.json ({e}); is this a checkpoint folder?"),
-            }
-        })?;
-        let state: CheckpointState =
-            serde_json::from_str(&text).map_err(|e| AlgoError::Checkpoint {
-                path: checkpoint.to_path_buf(),
-                message: format!("state.json is damaged ({e})"),
-            })?;
-        let config: TrainConfig =
-            serde_json::from_value(state.config).map_err(|e| AlgoError::Checkpoint {
-                path: checkpoint.to_path_buf(),
-                message: format!("the saved config does not parse ({e})"),
-            })?;
+        let (_, config) = read_checkpoint(checkpoint)?;
         // The architecture comes from the saved config; the values from the checkpoint.
         match Self::new(config, None, device)? {
             MlpAgent::Gaussian(t) => Ok(MlpAgent::Gaussian(Trainer::resume(

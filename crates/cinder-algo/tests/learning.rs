@@ -86,3 +86,47 @@ fn ppo_cartpole() {
 fn vpg_cartpole() {
     check(preset("CartPole-v1", "vpg").unwrap(), 200_000, 195.0);
 }
+
+/// The same three TRPO seeds in lockstep (one stacked Fisher operator, one batched CG).
+#[test]
+fn trpo_pendulum_three_seeds_in_lockstep() {
+    use cinder_algo::{Callback, Lockstep, MlpAgent, NoCallback};
+    let budget = 150_000u64;
+    let trainers = (0..3)
+        .map(|seed| {
+            let c = preset("Pendulum-v1", "trpo").unwrap().with_seed(seed);
+            let batch = (c.n_steps * c.num_envs) as u64;
+            let c = c.with_total_timesteps(budget - budget % batch);
+            match MlpAgent::<B>::new(c, None, &Default::default()).unwrap() {
+                MlpAgent::Gaussian(t) => t,
+                MlpAgent::Categorical(_) => unreachable!(),
+            }
+        })
+        .collect();
+    let mut group = Lockstep::new(trainers).unwrap();
+    let mut callbacks = [NoCallback; 3];
+    let mut refs: Vec<&mut dyn Callback> = callbacks
+        .iter_mut()
+        .map(|c| c as &mut dyn Callback)
+        .collect();
+    let start = std::time::Instant::now();
+    let summaries = group.train(&mut refs).unwrap();
+    let wall = start.elapsed().as_secs_f64();
+    let steps: u64 = summaries.iter().map(|s| s.steps).sum();
+    println!(
+        "lockstep trpo Pendulum-v1 seeds 0-2: eval {:?}, {steps} steps in {wall:.1} s ({:.0} steps/s)",
+        summaries
+            .iter()
+            .map(|s| (s.final_eval.mean_return * 10.0).round() / 10.0)
+            .collect::<Vec<_>>(),
+        steps as f64 / wall
+    );
+    for s in &summaries {
+        assert!(s.steps <= budget);
+        assert!(
+            s.final_eval.mean_return >= -250.0,
+            "{:.1}",
+            s.final_eval.mean_return
+        );
+    }
+}
