@@ -209,21 +209,36 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
         batch: &Batch<B, P::Family>,
         rng: &mut R,
     ) -> Result<(P, ValueMlp<B>, UpdateStats)> {
-        let (policy, mut stats) = self.policy_step(policy, batch)?;
-        let (value, value_loss) =
-            match self
-                .critic
-                .fit(value.clone(), &batch.host_obs, &batch.host_returns, rng)
-            {
-                Ok((v, s)) => (v, s.value_loss),
-                Err(AlgoError::NonFinite(msg)) => {
-                    stats.skipped.get_or_insert(format!("critic: {msg}"));
-                    (value, f64::NAN)
-                }
-                Err(e) => return Err(e),
-            };
-        stats.value_loss = value_loss;
+        let (policy, stats) = self.policy_step(policy, batch)?;
+        let (value, stats) = self.fit_critic(value, batch, stats, rng);
         Ok((policy, value, stats))
+    }
+
+    /// The critic half of [`update`](Self::update): a non-finite loss keeps the value net
+    /// and the critic's Adam state exactly as they were and marks the update skipped.
+    pub fn fit_critic<F: ActionFamily, R: Rng + ?Sized>(
+        &mut self,
+        value: ValueMlp<B>,
+        batch: &Batch<B, F>,
+        mut stats: UpdateStats,
+        rng: &mut R,
+    ) -> (ValueMlp<B>, UpdateStats) {
+        let saved = self.critic.optimizer().clone();
+        match self
+            .critic
+            .fit(value.clone(), &batch.host_obs, &batch.host_returns, rng)
+        {
+            Ok((v, s)) => {
+                stats.value_loss = s.value_loss;
+                (v, stats)
+            }
+            Err(e) => {
+                *self.critic.optimizer_mut() = saved;
+                stats.value_loss = f64::NAN;
+                stats.skipped.get_or_insert(format!("critic: {e}"));
+                (value, stats)
+            }
+        }
     }
 
     /// The policy half of [`update`](Self::update).

@@ -534,29 +534,14 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     pub(crate) fn fit_critic(
         &mut self,
         pending: &mut Pending<B, P::Family>,
-        mut stats: UpdateStats,
+        stats: UpdateStats,
     ) -> UpdateStats {
         let Learner::Natural(n) = &mut self.learner else {
             return stats;
         };
         let t = Instant::now();
-        let saved = n.critic().optimizer().clone();
-        match n.critic_mut().fit(
-            self.value.clone(),
-            &pending.batch.host_obs,
-            &pending.batch.host_returns,
-            &mut self.rng,
-        ) {
-            Ok((v, s)) => {
-                stats.value_loss = s.value_loss;
-                self.value = v;
-            }
-            Err(e) => {
-                *n.critic_mut().optimizer_mut() = saved;
-                stats.value_loss = f64::NAN;
-                stats.skipped.get_or_insert(format!("critic: {e}"));
-            }
-        }
+        let (value, stats) = n.fit_critic(self.value.clone(), &pending.batch, stats, &mut self.rng);
+        self.value = value;
         pending.times[3] = t.elapsed().as_secs_f64();
         stats
     }

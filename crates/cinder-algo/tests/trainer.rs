@@ -210,6 +210,31 @@ fn non_finite_updates_are_skipped_with_parameters_unchanged() {
     let after: Vec<f32> = flat::flatten(&p.valid()).into_data().to_vec().unwrap();
     assert_eq!(before, after);
 
+    // A non-finite critic target: the value net and the critic's Adam state stay as they were.
+    // A twin replays only the successful critic fit above (same data, same fresh seed); after
+    // the bad batch both fitters must give the same next fit.
+    let mut twin = NaturalGradient::<B>::trpo(&TrpoConfig::new()).unwrap();
+    let mut twin_rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(0);
+    let _ = twin.fit_critic(value.clone(), &batch, Default::default(), &mut twin_rng);
+    let mut bad = nan_batch(&policy);
+    bad.host_returns[3] = f32::NAN;
+    let (v, stats) = trpo.fit_critic(value.clone(), &bad, Default::default(), &mut rng);
+    assert!(
+        stats
+            .skipped
+            .as_deref()
+            .is_some_and(|s| s.contains("critic")),
+        "{stats:?}"
+    );
+    let v_after: Vec<f32> = flat::flatten(&v.valid()).into_data().to_vec().unwrap();
+    assert_eq!(v_after, value_before);
+    let next = |n: &mut NaturalGradient<B>| -> Vec<f32> {
+        let mut r = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(9);
+        let (v, _) = n.fit_critic(value.clone(), &batch, Default::default(), &mut r);
+        flat::flatten(&v.valid()).into_data().to_vec().unwrap()
+    };
+    assert_eq!(next(&mut trpo), next(&mut twin));
+
     let mut ppo = PolicyGradient::<B, GaussianMlpPolicy<B>>::ppo(&PpoConfig::new()).unwrap();
     let (p, v, stats) = ppo
         .update(policy.clone(), value.clone(), &batch, &mut rng)
