@@ -157,10 +157,7 @@ impl TrainConfig {
         if let Some(mb) = minibatch
             && (mb == 0 || !batch.is_multiple_of(mb))
         {
-            let near = (1..=batch)
-                .filter(|d| batch.is_multiple_of(*d))
-                .min_by_key(|d| d.abs_diff(mb))
-                .unwrap_or(1);
+            let near = crate::pg::divisor_near(batch, mb);
             return Err(AlgoError::Config(format!(
                 "batch_size = {mb} does not divide the batch of n_steps × num_envs = {} × {} = \
                  {batch}; set batch_size to a divisor of {batch} (e.g. {near}) or change n_steps",

@@ -396,11 +396,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
         } else {
             s.learning_rate
         };
-        let old_dist = policy
-            .clone()
-            .no_grad()
-            .distribution(batch.obs.clone())
-            .clone();
+        let old_dist = policy.clone().no_grad().distribution(batch.obs.clone());
         let old_dist = P::Family::map_backend(old_dist, |t| t.detach());
         let full_adv = if s.normalize_advantage && s.objective == Objective::Vanilla {
             normalize(batch.advantages.clone())
@@ -483,7 +479,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
                     Objective::Vanilla => ((log_ratio * adv).mean().neg(), None),
                 };
                 let (v_loss, loss) = if s.objective == Objective::Vanilla {
-                    (None, pg_loss.clone() - entropy.clone().mul_scalar(0.0))
+                    (None, pg_loss.clone())
                 } else {
                     let v = value.forward(obs);
                     let ret = pick1(&batch.returns);
@@ -642,7 +638,7 @@ fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// The divisor of `len` closest to `near`.
-fn divisor_near(len: usize, near: usize) -> usize {
+pub(crate) fn divisor_near(len: usize, near: usize) -> usize {
     (1..=len)
         .filter(|d| len.is_multiple_of(*d))
         .min_by_key(|d| d.abs_diff(near))

@@ -990,6 +990,38 @@ where
     })
 }
 
+/// The built-in MLP policy of a config's env.
+enum BuiltPolicy<B: AutodiffBackend> {
+    Gaussian(GaussianMlpPolicy<B>),
+    Categorical(CategoricalMlpPolicy<B>),
+}
+
+/// Gaussian for a box action space, categorical for a discrete one; weights from
+/// `config.seed`. One env is made to read the spaces.
+fn build_policy<B: AutodiffBackend>(
+    config: &TrainConfig,
+    device: &B::Device,
+) -> Result<BuiltPolicy<B>> {
+    config.validate()?;
+    let probe = make_env(config, 1, config.seed)?;
+    let obs_dim = obs_dim(probe.observation_space())?;
+    Ok(match probe.action_space() {
+        Space::Box(b) => BuiltPolicy::Gaussian(
+            GaussianMlpPolicyConfig::new(obs_dim, b.dim())
+                .with_hidden(config.policy_hidden.clone())
+                .with_activation(config.activation)
+                .with_log_std_init(config.log_std_init)
+                .init::<B>(config.seed, device)?,
+        ),
+        Space::Discrete(k) => BuiltPolicy::Categorical(
+            CategoricalMlpPolicyConfig::new(obs_dim, *k)
+                .with_hidden(config.policy_hidden.clone())
+                .with_activation(config.activation)
+                .init::<B>(config.seed, device)?,
+        ),
+    })
+}
+
 /// A built-in MLP policy for an env: Gaussian for a box action space, categorical for a
 /// discrete one.
 pub enum MlpAgent<B: AutodiffBackend> {
@@ -1006,24 +1038,12 @@ impl<B: AutodiffBackend> MlpAgent<B> {
     /// # Errors
     /// As [`Trainer::new`].
     pub fn new(config: TrainConfig, run_dir: Option<&Path>, device: &B::Device) -> Result<Self> {
-        config.validate()?;
-        let probe = make_env(&config, 1, config.seed)?;
-        let obs_dim = obs_dim(probe.observation_space())?;
-        Ok(match probe.action_space() {
-            Space::Box(b) => {
-                let policy = GaussianMlpPolicyConfig::new(obs_dim, b.dim())
-                    .with_hidden(config.policy_hidden.clone())
-                    .with_activation(config.activation)
-                    .with_log_std_init(config.log_std_init)
-                    .init::<B>(config.seed, device)?;
-                MlpAgent::Gaussian(Trainer::new(config, policy, run_dir, device)?)
+        Ok(match build_policy::<B>(&config, device)? {
+            BuiltPolicy::Gaussian(p) => {
+                MlpAgent::Gaussian(Trainer::new(config, p, run_dir, device)?)
             }
-            Space::Discrete(k) => {
-                let policy = CategoricalMlpPolicyConfig::new(obs_dim, *k)
-                    .with_hidden(config.policy_hidden.clone())
-                    .with_activation(config.activation)
-                    .init::<B>(config.seed, device)?;
-                MlpAgent::Categorical(Trainer::new(config, policy, run_dir, device)?)
+            BuiltPolicy::Categorical(p) => {
+                MlpAgent::Categorical(Trainer::new(config, p, run_dir, device)?)
             }
         })
     }
@@ -1040,22 +1060,22 @@ impl<B: AutodiffBackend> MlpAgent<B> {
     ) -> Result<Self> {
         let (_, config) = read_checkpoint(checkpoint)?;
         // The architecture comes from the saved config; the values from the checkpoint.
-        match Self::new(config, None, device)? {
-            MlpAgent::Gaussian(t) => Ok(MlpAgent::Gaussian(Trainer::resume(
+        Ok(match build_policy::<B>(&config, device)? {
+            BuiltPolicy::Gaussian(p) => MlpAgent::Gaussian(Trainer::resume(
                 checkpoint,
-                t.policy,
+                p,
                 total_timesteps,
                 run_dir,
                 device,
-            )?)),
-            MlpAgent::Categorical(t) => Ok(MlpAgent::Categorical(Trainer::resume(
+            )?),
+            BuiltPolicy::Categorical(p) => MlpAgent::Categorical(Trainer::resume(
                 checkpoint,
-                t.policy,
+                p,
                 total_timesteps,
                 run_dir,
                 device,
-            )?)),
-        }
+            )?),
+        })
     }
 
     /// See [`Trainer::train`].
