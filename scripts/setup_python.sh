@@ -6,6 +6,10 @@
 #   CINDER_VENV=/path bash scripts/setup_python.sh
 #   CINDER_PYTHON_BIN=/usr/bin/python3.12 bash scripts/setup_python.sh   # choose the interpreter
 #
+# Also links MuJoCo's shared library from the wheel into $VENV/mujoco-lib (libmujoco.so and
+# libmujoco.so.3.17.0), the folder the `mujoco` feature links against and finds at run time
+# (MUJOCO_DYNAMIC_LINK_DIR in .cargo/config.toml, rpaths set by the build scripts).
+#
 # Prints the venv's python on the last line.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,4 +45,15 @@ if ! cmp -s "$REQ" "$STAMP" 2>/dev/null; then
   "$VENV/bin/python" -c 'import gymnasium, mujoco, numpy' >&2
   cp "$REQ" "$STAMP"
 fi
+# The unversioned link mujoco-rs's build script wants, next to the versioned soname the
+# binaries load.
+LIBDIR="$VENV/mujoco-lib"
+SO="$("$VENV/bin/python" -c 'import mujoco, os; print(os.path.join(os.path.dirname(mujoco.__file__), "libmujoco.so." + mujoco.__version__))')"
+if [[ ! -f "$SO" ]]; then
+  echo "setup_python: the mujoco wheel has no $SO" >&2
+  exit 1
+fi
+mkdir -p "$LIBDIR"
+ln -sfn "$SO" "$LIBDIR/$(basename "$SO")"
+ln -sfn "$SO" "$LIBDIR/libmujoco.so"
 echo "$VENV/bin/python"

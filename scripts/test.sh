@@ -39,6 +39,6 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 fi
 # Every optional feature the tests cover (.ci/run lints the same set).
-FEATURES="cinder/ndarray,cinder/wgpu,cinder/gymnasium,cinder-env/burn-rl"
+FEATURES="cinder/ndarray,cinder/wgpu,cinder/gymnasium,cinder/mujoco,cinder-env/burn-rl"
 echo "== cargo test (release; backends flex, ndarray, wgpu/lavapipe; target dir $CARGO_TARGET_DIR)"
 cargo test --release --workspace --features "$FEATURES" "$@"

@@ -51,9 +51,11 @@ fn spec_of<D: Dynamics>(
     }
 }
 
-/// The native environments, in the order `cinder envs` lists them.
+/// The native environments, in the order `cinder envs` lists them. With the `mujoco` feature
+/// the MuJoCo tasks follow (their spaces are those of the default keyword arguments).
 pub fn registry() -> Vec<EnvSpec> {
-    vec![
+    #[allow(unused_mut)]
+    let mut specs = vec![
         spec_of(
             CartPole::default(),
             Some(475.0),
@@ -84,7 +86,17 @@ pub fn registry() -> Vec<EnvSpec> {
             None,
             &[("g", "float: gravity in m/s² (default 10.0)")],
         ),
-    ]
+    ];
+    #[cfg(feature = "mujoco")]
+    specs.extend(crate::mujoco::SPECS.iter().map(|m| EnvSpec {
+        id: m.id,
+        max_episode_steps: m.max_episode_steps,
+        reward_threshold: m.reward_threshold,
+        kwargs: m.kwargs,
+        observation_space: m.observation_space(),
+        action_space: m.action_space(),
+    }));
+    specs
 }
 
 /// The registered ids.
@@ -138,24 +150,7 @@ pub fn make_with(
     let Ok(spec) = spec(id) else {
         return make_other(id, n_envs, seed, options);
     };
-    if let Some(key) = options
-        .kwargs
-        .keys()
-        .find(|k| !spec.kwargs.iter().any(|(name, _)| name == k))
-    {
-        let accepted: Vec<&str> = spec.kwargs.iter().map(|(n, _)| *n).collect();
-        return Err(EnvError::Kwarg {
-            env: id.to_string(),
-            message: format!(
-                "unknown keyword argument `{key}`; accepted: {}",
-                if accepted.is_empty() {
-                    "none".to_string()
-                } else {
-                    accepted.join(", ")
-                }
-            ),
-        });
-    }
+    check_kwargs(id, spec.kwargs, &options.kwargs)?;
     let limit = options.max_episode_steps.unwrap_or(spec.max_episode_steps);
     let kw = Kwargs {
         id,
@@ -195,6 +190,18 @@ pub fn make_with(
             seed,
             limit,
         ),
+        #[cfg(feature = "mujoco")]
+        _ => {
+            let m = crate::mujoco::SPECS
+                .iter()
+                .find(|m| m.id == id)
+                .ok_or_else(|| unknown(id))?;
+            Ok(Box::new(TimeLimit::new(
+                crate::mujoco::make_registered(m, &kw, n_envs, seed)?,
+                limit,
+            )?))
+        }
+        #[cfg(not(feature = "mujoco"))]
         _ => Err(unknown(id)),
     }
 }
@@ -243,20 +250,53 @@ fn boxed<D: Dynamics>(d: D, n: usize, seed: Option<u64>, limit: usize) -> Result
     )?))
 }
 
-struct Kwargs<'a> {
-    id: &'a str,
-    map: &'a BTreeMap<String, serde_json::Value>,
+/// Refuses keyword arguments that `accepted` does not list, naming the accepted ones.
+pub(crate) fn check_kwargs(
+    id: &str,
+    accepted: &[(&str, &str)],
+    kwargs: &BTreeMap<String, serde_json::Value>,
+) -> Result<()> {
+    if let Some(key) = kwargs
+        .keys()
+        .find(|k| !accepted.iter().any(|(name, _)| name == k))
+    {
+        let names: Vec<&str> = accepted.iter().map(|(n, _)| *n).collect();
+        return Err(EnvError::Kwarg {
+            env: id.to_string(),
+            message: format!(
+                "unknown keyword argument `{key}`; accepted: {}",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        });
+    }
+    Ok(())
 }
 
+/// Keyword arguments of one env, read with typed accessors that name the key and the expected
+/// type in their errors.
+pub(crate) struct Kwargs<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) map: &'a BTreeMap<String, serde_json::Value>,
+}
+
+#[allow(dead_code)] // some accessors are used only by the MuJoCo tasks
 impl Kwargs<'_> {
-    fn error(&self, key: &str, want: &str, got: &serde_json::Value) -> EnvError {
+    pub(crate) fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        self.map.get(key)
+    }
+
+    pub(crate) fn error(&self, key: &str, want: &str, got: &serde_json::Value) -> EnvError {
         EnvError::Kwarg {
             env: self.id.to_string(),
             message: format!("keyword argument `{key}` must be {want}, got {got}"),
         }
     }
 
-    fn float(&self, key: &str, default: f64) -> Result<f64> {
+    pub(crate) fn float(&self, key: &str, default: f64) -> Result<f64> {
         match self.map.get(key) {
             None => Ok(default),
             Some(v) => v
@@ -266,7 +306,7 @@ impl Kwargs<'_> {
         }
     }
 
-    fn bool(&self, key: &str, default: bool) -> Result<bool> {
+    pub(crate) fn bool(&self, key: &str, default: bool) -> Result<bool> {
         match self.map.get(key) {
             None => Ok(default),
             Some(v) => v
@@ -274,14 +314,72 @@ impl Kwargs<'_> {
                 .ok_or_else(|| self.error(key, "true or false", v)),
         }
     }
+
+    /// A whole number ≥ 1.
+    pub(crate) fn positive(&self, key: &str, default: usize) -> Result<usize> {
+        match self.map.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .as_u64()
+                .filter(|&x| x >= 1)
+                .map(|x| x as usize)
+                .ok_or_else(|| self.error(key, "a whole number of at least 1", v)),
+        }
+    }
+
+    pub(crate) fn string(&self, key: &str, default: &str) -> Result<String> {
+        match self.map.get(key) {
+            None => Ok(default.to_string()),
+            Some(v) => v
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| self.error(key, "a string", v)),
+        }
+    }
+
+    /// `[low, high]` with `low ≤ high`; each bound a number or "inf" / "-inf" (JSON has no
+    /// infinity).
+    pub(crate) fn range(&self, key: &str, default: (f64, f64)) -> Result<(f64, f64)> {
+        let Some(v) = self.map.get(key) else {
+            return Ok(default);
+        };
+        let bound = |b: &serde_json::Value| match (b.as_f64(), b.as_str()) {
+            (Some(x), _) if !x.is_nan() => Some(x),
+            (None, Some("inf" | "+inf" | "infinity")) => Some(f64::INFINITY),
+            (None, Some("-inf" | "-infinity")) => Some(f64::NEG_INFINITY),
+            _ => None,
+        };
+        match v.as_array().map(Vec::as_slice) {
+            Some([lo, hi]) => match (bound(lo), bound(hi)) {
+                (Some(lo), Some(hi)) if lo <= hi => Ok((lo, hi)),
+                _ => Err(self.error(
+                    key,
+                    "[low, high] with low ≤ high (numbers, \"inf\" or \"-inf\")",
+                    v,
+                )),
+            },
+            _ => Err(self.error(key, "a pair [low, high]", v)),
+        }
+    }
 }
 
 fn unknown(id: &str) -> EnvError {
-    let hint = (!cfg!(feature = "gymnasium")).then(|| {
-        "Other Gymnasium ids (e.g. Hopper-v5) need the `gymnasium` feature: run `bash scripts/setup_python.sh`, \
-         then build with `--features gymnasium`"
-            .to_string()
-    });
+    let hint = if cfg!(feature = "gymnasium") {
+        None
+    } else if cfg!(feature = "mujoco") {
+        Some(
+            "Other Gymnasium ids need the `gymnasium` feature: run `bash scripts/setup_python.sh`, \
+             then build with `--features gymnasium`"
+                .to_string(),
+        )
+    } else {
+        Some(
+            "MuJoCo ids (e.g. Hopper-v5) need the `mujoco` feature, other Gymnasium ids the \
+             `gymnasium` feature: run `bash scripts/setup_python.sh`, then build with \
+             `--features mujoco` (or `gymnasium`)"
+                .to_string(),
+        )
+    };
     EnvError::UnknownEnv {
         id: id.to_string(),
         suggestions: suggestions(id, &ids()),

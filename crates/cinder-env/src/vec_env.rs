@@ -42,6 +42,10 @@ pub struct StepBatch {
     /// Statistics of the episodes that ended in this step, filled by
     /// [`RecordEpisodeStatistics`](crate::wrappers::RecordEpisodeStatistics) (empty without it).
     pub episodes: Vec<EpisodeRecord>,
+    /// Envs whose simulation became unstable in this step (a MuJoCo env that hit a NaN,
+    /// infinite or huge state): their episode was cut there — `truncated`, reward 0 — and a
+    /// new one started. Empty for envs that cannot become unstable.
+    pub unstable: Vec<usize>,
 }
 
 impl StepBatch {
@@ -56,6 +60,7 @@ impl StepBatch {
             truncated: vec![false; num_envs],
             final_obs: vec![0.0; num_envs * obs_dim],
             episodes: Vec::new(),
+            unstable: Vec::new(),
         }
     }
 
@@ -91,7 +96,7 @@ impl StepBatch {
 
     /// Called by an environment at the start of `step`: checks that the buffers fit a batch of
     /// `num_envs` × `obs_dim` (they may have been resized by a user) and clears the episode
-    /// list.
+    /// and instability lists.
     ///
     /// # Errors
     /// [`EnvError::BufferSize`] naming the buffer that does not fit.
@@ -119,6 +124,7 @@ impl StepBatch {
         self.num_envs = num_envs;
         self.obs_dim = obs_dim;
         self.episodes.clear();
+        self.unstable.clear();
         Ok(())
     }
 }

@@ -312,3 +312,72 @@ pub fn bench_env(
         episodes,
     })
 }
+
+/// The bound the native MuJoCo envs are measured against: a bare loop over `num_envs` MuJoCo
+/// simulations of env `id`'s model, each setting the controls to uniformly random actions
+/// (drawn as [`bench_env`] draws them) and calling `mj_step` `frame_skip` times per env step,
+/// and resetting (`mj_resetData`, `mj_forward`) every `episode_length` steps — no observation,
+/// reward, termination check or batching, one thread. About `steps` env steps, timed after a
+/// short warm-up.
+///
+/// # Errors
+/// If `id` is not a native MuJoCo env or its model cannot be loaded.
+#[cfg(feature = "mujoco")]
+pub fn bench_mj_step_loop(
+    id: &str,
+    num_envs: usize,
+    steps: usize,
+    episode_length: usize,
+    seed: u64,
+) -> Result<EnvBench, cinder_env::EnvError> {
+    use cinder_env::VecEnv;
+    use cinder_env::mujoco::{Data, MujocoVecEnv};
+    let env = MujocoVecEnv::gymnasium(id, 1, &Default::default())?;
+    let frame_skip = env.task().frame_skip();
+    let space = env.action_space().clone();
+    let dim = space.flat_dim();
+    let mut sims: Vec<Data> = (0..num_envs)
+        .map(|_| {
+            let mut d = Data::new(env.model().clone());
+            d.forward();
+            d
+        })
+        .collect();
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut actions = space.action_buffer(num_envs);
+    let episode_length = episode_length.max(1);
+    let mut vector_step = |t: usize, sims: &mut [Data], actions: &mut cinder_env::ActionBuffer| {
+        space.sample_into(&mut rng, actions.as_mut());
+        let cinder_env::ActionBuffer::Continuous(a) = actions else {
+            unreachable!("MuJoCo actions are continuous")
+        };
+        for (sim, a) in sims.iter_mut().zip(a.chunks_exact(dim)) {
+            for (c, &x) in sim.ctrl_mut().iter_mut().zip(a) {
+                *c = f64::from(x);
+            }
+            for _ in 0..frame_skip {
+                sim.step();
+            }
+            if (t + 1).is_multiple_of(episode_length) {
+                sim.reset();
+                sim.forward();
+            }
+        }
+    };
+    for t in 0..100 {
+        vector_step(t, &mut sims, &mut actions);
+    }
+    let vector_steps = steps.div_ceil(num_envs);
+    let start = Instant::now();
+    for t in 0..vector_steps {
+        vector_step(t, &mut sims, &mut actions);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let env_steps = vector_steps * num_envs;
+    Ok(EnvBench {
+        env_steps,
+        seconds,
+        steps_per_sec: env_steps as f64 / seconds,
+        episodes: (vector_steps / episode_length) * num_envs,
+    })
+}

@@ -166,10 +166,15 @@ struct EnvBenchArgs {
     /// Seed of the resets and the random actions.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Worker threads for envs that step in parallel; default: one per core. The native
-    /// classic-control envs step in the calling thread (a step costs tens of nanoseconds).
+    /// Worker threads for envs that step in parallel (the MuJoCo envs); default: one per
+    /// core. The native classic-control envs step in the calling thread (a step costs tens of
+    /// nanoseconds).
     #[arg(long)]
     threads: Option<usize>,
+    /// MuJoCo envs: also time the bare `mj_step` loop of the same model (frame skip, random
+    /// controls, resets at the measured mean episode length; one thread) and report the ratio.
+    #[arg(long)]
+    mj_step_loop: bool,
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
@@ -504,25 +509,35 @@ fn run(cli: Cli) -> Result<(), String> {
             let r = bench::bench_env(&args.env, args.num_envs, args.steps, args.seed)
                 .map_err(|e| e.to_string())?;
             let threads = args.threads.unwrap_or_else(rayon::current_num_threads);
+            let mut record = serde_json::json!({
+                "bench": "env",
+                "env": args.env,
+                "num_envs": args.num_envs,
+                "steps": r.env_steps,
+                "threads": threads,
+                "seconds": r.seconds,
+                "episodes": r.episodes,
+                "steps_per_sec": r.steps_per_sec,
+            });
+            let mut sentence = format!(
+                "{} × {}: {:.0} env-steps/s ({} steps, {} episodes ended, {:.3} s, {threads} threads)",
+                args.env, args.num_envs, r.steps_per_sec, r.env_steps, r.episodes, r.seconds
+            );
+            if args.mj_step_loop {
+                let raw = mj_step_loop(&args, &r)?;
+                record["mj_step_loop_steps_per_sec"] = raw.steps_per_sec.into();
+                record["mj_step_loop_episode_length"] = (r.env_steps / r.episodes.max(1)).into();
+                record["ratio_to_mj_step_loop"] = (r.steps_per_sec / raw.steps_per_sec).into();
+                sentence.push_str(&format!(
+                    "; bare mj_step loop {:.0} steps/s (one thread): {:.2}×",
+                    raw.steps_per_sec,
+                    r.steps_per_sec / raw.steps_per_sec
+                ));
+            }
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::json!({
-                        "bench": "env",
-                        "env": args.env,
-                        "num_envs": args.num_envs,
-                        "steps": r.env_steps,
-                        "threads": threads,
-                        "seconds": r.seconds,
-                        "episodes": r.episodes,
-                        "steps_per_sec": r.steps_per_sec,
-                    })
-                );
+                println!("{record}");
             } else {
-                println!(
-                    "{} × {}: {:.0} env-steps/s ({} steps, {} episodes ended, {:.3} s)",
-                    args.env, args.num_envs, r.steps_per_sec, r.env_steps, r.episodes, r.seconds
-                );
+                println!("{sentence}");
             }
         }
         Command::Bench(BenchCommand::Fvp {
@@ -643,8 +658,34 @@ fn emit(
     }
 }
 
+#[cfg(feature = "mujoco")]
+fn mj_step_loop(args: &EnvBenchArgs, env: &bench::EnvBench) -> Result<bench::EnvBench, String> {
+    // The same mean episode length as the env run, so both reset equally often.
+    let episode_length = (env.env_steps / env.episodes.max(1)).max(1);
+    bench::bench_mj_step_loop(
+        &args.env,
+        args.num_envs,
+        args.steps,
+        episode_length,
+        args.seed,
+    )
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "mujoco"))]
+fn mj_step_loop(_args: &EnvBenchArgs, _env: &bench::EnvBench) -> Result<bench::EnvBench, String> {
+    Err("--mj-step-loop needs the native MuJoCo envs: build with `--features mujoco`".into())
+}
+
 fn main() -> ExitCode {
     cinder::alloc::tune_allocator();
+    #[cfg(feature = "mujoco")]
+    // SAFETY: first thing in main, before any thread exists. MuJoCo would otherwise append
+    // its warnings to MUJOCO_LOG.TXT in the working directory; they still reach the console.
+    unsafe {
+        use cinder::env::mujoco::mujoco_rs::wrappers::mj_logging::{log_config, set_log_config};
+        set_log_config(log_config().with_logto_file(false));
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
