@@ -1,10 +1,10 @@
-//! PPO on Hopper-v5 (MuJoCo) through the Gymnasium bridge, with CleanRL's
-//! `ppo_continuous_action` settings: observation and reward normalisation, 2048 steps per
-//! update, 10 epochs of 64-sample minibatches, clipped value loss, annealed learning rate.
+//! PPO on Hopper-v5 with cinder's native MuJoCo envs, with CleanRL's `ppo_continuous_action`
+//! settings: observation and reward normalisation, 2048 steps per update, 10 epochs of
+//! 64-sample minibatches, clipped value loss, annealed learning rate.
 //!
-//! Needs the `gymnasium` feature and the venv:
+//! Needs the `mujoco` feature and the venv (MuJoCo's library, Gymnasium's model files):
 //! `bash scripts/setup_python.sh`, then
-//! `cargo run --release -p cinder --features gymnasium --example ppo_hopper -- 1000000`
+//! `cargo run --release -p cinder --features mujoco --example ppo_hopper -- 1000000`
 //! (the argument is the step budget; default 1M). Writes the run folder `runs/ppo_hopper`.
 
 use std::path::Path;

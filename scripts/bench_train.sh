@@ -4,14 +4,16 @@
 #
 #   bash scripts/bench_train.sh          # needs the peers venv: bash ../shared/bench/peers/setup.sh
 #   GYMNASIUM=1 bash scripts/bench_train.sh   # adds Hopper-v5 (MuJoCo) through the Gymnasium bridge
+#   MUJOCO=1 bash scripts/bench_train.sh      # adds Hopper-v5 with cinder's native MuJoCo envs
 #
 # Rows (seed 0, one env, SB3 defaults on both sides, deterministic 10-episode evaluation):
 # - sb3-contrib TRPO vs `cinder train --algo trpo` on Pendulum-v1, 100k steps
 #   (n_steps 2048, γ 0.99, 10 critic epochs: sb3-contrib's defaults);
 # - SB3 PPO vs `cinder train --algo ppo` on CartPole-v1, 100k steps (SB3's defaults: no
 #   learning-rate annealing, no value clipping).
-# - with GYMNASIUM=1: sb3-contrib TRPO and SB3 PPO on Hopper-v5, 200k steps, same defaults
-#   (no normalisation), cinder stepping Hopper through its Gymnasium bridge (.venv).
+# - with GYMNASIUM=1 or MUJOCO=1: sb3-contrib TRPO and SB3 PPO on Hopper-v5, 200k steps, same
+#   defaults (no normalisation), cinder stepping Hopper through its Gymnasium bridge (.venv) or,
+#   with MUJOCO=1, natively (feature `mujoco`).
 # SB3 runs through ../shared/bench/peers/sb3_trpo_train.py (learn time, model construction
 # excluded). Results: bench-results/train_sb3.jsonl, bench-results/train_cinder.jsonl; the
 # table printed at the end is the one in docs/algorithms.md.
@@ -25,9 +27,16 @@ if [[ ! -x "$PEERS_PY" ]]; then
 fi
 bin="${CINDER_BIN:-}"
 features=""
+hopper=0
 if [[ "${GYMNASIUM:-0}" == 1 ]]; then
   bash scripts/setup_python.sh > /dev/null
   features="--features gymnasium"
+  hopper=1
+fi
+if [[ "${MUJOCO:-0}" == 1 ]]; then
+  bash scripts/setup_python.sh > /dev/null
+  features="--features mujoco"
+  hopper=1
 fi
 if [[ -z "$bin" ]]; then
   # shellcheck disable=SC2086
@@ -62,7 +71,7 @@ run_cinder trpo-pendulum Pendulum-v1 trpo 100000 --set n_steps=2048 --set gamma=
 run_cinder ppo-cartpole CartPole-v1 ppo 100000 --set n_steps=2048 --set gamma=0.99 --set gae_lambda=0.95 \
   --set batch_size=64 --set n_epochs=10 --set learning_rate=0.0003 --set anneal_lr=false \
   --set clip_range_vf=null
-if [[ "${GYMNASIUM:-0}" == 1 ]]; then
+if [[ "$hopper" == 1 ]]; then
   "$PEERS_PY" ../shared/bench/peers/sb3_trpo_train.py --algo trpo --env Hopper-v5 --steps 200000 \
     --seed 0 --note cinder-bench --out bench-results/train_sb3.jsonl
   run_cinder trpo-hopper Hopper-v5 trpo 200000 --set n_steps=2048 --set batch_size=128 \

@@ -16,6 +16,7 @@ pub const COLUMNS: &[&str] = &[
     "update",
     "charts/episodic_return",
     "charts/episodic_length",
+    "charts/unstable_episodes",
     "charts/SPS",
     "charts/learning_rate",
     "losses/policy_loss",

@@ -47,6 +47,8 @@ pub struct Rollout {
     pub truncated: Vec<bool>,
     /// Episodes that ended during the rollout (filled when the env stack records them).
     pub episodes: Vec<EpisodeRecord>,
+    /// Episodes the simulator cut short because it became unstable (`StepBatch::unstable`).
+    pub unstable: usize,
 }
 
 /// Steps a [`VecEnv`] with a policy, carrying the current observations from one rollout to
@@ -148,6 +150,7 @@ impl RolloutCollector {
             terminated: Vec::with_capacity(num_steps * n),
             truncated: Vec::with_capacity(num_steps * n),
             episodes: Vec::new(),
+            unstable: 0,
         };
         // Final observations of episodes that ended, evaluated in one batch at the end.
         let mut final_index: Vec<usize> = Vec::new();
@@ -192,6 +195,7 @@ impl RolloutCollector {
             rollout.terminated.extend_from_slice(&self.out.terminated);
             rollout.truncated.extend_from_slice(&self.out.truncated);
             rollout.episodes.extend_from_slice(&self.out.episodes);
+            rollout.unstable += self.out.unstable.len();
             for i in (0..n).filter(|&i| self.out.done(i)) {
                 final_index.push(t * n + i);
                 final_rows.extend_from_slice(self.out.final_obs_row(i));

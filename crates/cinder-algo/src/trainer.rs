@@ -166,6 +166,7 @@ const CHECKPOINT_FORMAT: u32 = 1;
 pub(crate) struct Pending<B: AutodiffBackend, F: ActionFamily> {
     pub(crate) batch: Batch<B, F>,
     episodes: Vec<(f64, u64)>,
+    unstable: usize,
     /// collect, GAE, policy, value seconds.
     pub(crate) times: [f64; 4],
     explained_variance: f64,
@@ -501,6 +502,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             explained_variance: explained_variance(&rollout.values, &adv.returns),
             batch,
             episodes,
+            unstable: rollout.unstable,
             times,
         })
     }
@@ -557,6 +559,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     ) -> Result<Control> {
         let Pending {
             episodes,
+            unstable,
             times,
             explained_variance,
             ..
@@ -579,6 +582,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
                 episodes.iter().map(|e| e.1 as f64).sum::<f64>() / n,
             );
         }
+        row.set("charts/unstable_episodes", unstable as f64);
         let elapsed = clock.start.elapsed().as_secs_f64();
         row.set(
             "charts/SPS",

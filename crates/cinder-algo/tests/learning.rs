@@ -130,3 +130,12 @@ fn trpo_pendulum_three_seeds_in_lockstep() {
         );
     }
 }
+
+/// A native MuJoCo task end to end (feature `mujoco`): InvertedPendulum-v5 with the presets.
+#[cfg(feature = "mujoco")]
+#[test]
+fn trpo_and_ppo_inverted_pendulum_mujoco() {
+    for algo in ["trpo", "ppo"] {
+        check(preset("InvertedPendulum-v5", algo).unwrap(), 65_536, 950.0);
+    }
+}

@@ -374,8 +374,8 @@ fn unknown(id: &str) -> EnvError {
         )
     } else {
         Some(
-            "MuJoCo ids (e.g. Hopper-v5) need the `mujoco` feature, other Gymnasium ids the \
-             `gymnasium` feature: run `bash scripts/setup_python.sh`, then build with \
+            "MuJoCo ids (e.g. Hopper-v5) need the `mujoco` feature and other Gymnasium ids \
+             need the `gymnasium` feature: run `bash scripts/setup_python.sh`, then build with \
              `--features mujoco` (or `gymnasium`)"
                 .to_string(),
         )
@@ -441,7 +441,7 @@ mod tests {
         assert_eq!(suggestions("pendulum", &known)[0], "Pendulum-v1");
         assert_eq!(suggestions("Pendulm-v1", &known)[0], "Pendulum-v1");
         assert!(suggestions("MountainCar", &known).contains(&"MountainCar-v0".to_string()));
-        assert!(suggestions("Hopper-v5", &known).is_empty());
+        assert!(suggestions("Humanoid-v5", &known).is_empty());
     }
 
     #[test]

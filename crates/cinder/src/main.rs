@@ -463,7 +463,7 @@ fn envs(args: EnvsArgs) -> Result<(), String> {
             }
         }
         None => println!(
-            "Gymnasium ids (Hopper-v5, …): rebuild with `--features gymnasium` after \
+            "Other Gymnasium ids (Humanoid-v5, Pusher-v5, …): rebuild with `--features gymnasium` after \
              `bash scripts/setup_python.sh`"
         ),
     }

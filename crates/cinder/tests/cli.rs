@@ -311,12 +311,22 @@ fn envs_lists_the_build() {
     #[cfg(not(feature = "gymnasium"))]
     {
         assert!(out.contains("--features gymnasium"), "{out}");
+        // Hopper-v5 is native with the `mujoco` feature; Humanoid-v5 needs the bridge.
+        let id = if cfg!(feature = "mujoco") {
+            "Humanoid-v5"
+        } else {
+            "Hopper-v5"
+        };
         fails(
-            &cinder(&["train", "--env", "Hopper-v5"], &cwd),
+            &cinder(&["train", "--env", id], &cwd),
             &["gymnasium", "setup_python.sh"],
         );
     }
     #[cfg(feature = "gymnasium")]
-    assert!(out.contains("Hopper-v5"), "{out}");
+    assert!(out.contains("Humanoid-v5"), "{out}");
+    #[cfg(feature = "mujoco")]
+    for id in ["Hopper-v5", "Ant-v5", "Reacher-v5"] {
+        assert!(out.contains(id), "{out}");
+    }
     let _ = std::fs::remove_dir_all(&cwd);
 }
