@@ -83,15 +83,7 @@ impl<E: Env> ParallelVecEnv<E> {
             }
         }
         let pool = if threads >= 2 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .map_err(|e| EnvError::Config {
-                        what: "threads",
-                        message: format!("cannot start {threads} worker threads: {e}"),
-                    })?,
-            )
+            Some(thread_pool(threads, threads)?)
         } else {
             None
         };
@@ -127,6 +119,17 @@ impl<E: Env> ParallelVecEnv<E> {
     pub fn threads(&self) -> usize {
         self.threads
     }
+}
+
+/// A rayon pool of `workers` threads for a batch that asked for `threads`.
+pub(crate) fn thread_pool(workers: usize, threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .build()
+        .map_err(|e| EnvError::Config {
+            what: "threads",
+            message: format!("cannot start {threads} worker threads: {e}"),
+        })
 }
 
 fn one_action<'a>(actions: Actions<'a>, i: usize, dim: usize) -> Actions<'a> {

@@ -68,16 +68,26 @@ fn every_registered_env_passes_check_env() {
         assert_eq!(env.observation_space(), &spec.observation_space);
         assert_eq!(env.action_space(), &spec.action_space);
     }
-    assert_eq!(
-        ids(),
-        [
-            "CartPole-v1",
-            "Acrobot-v1",
-            "MountainCar-v0",
-            "MountainCarContinuous-v0",
-            "Pendulum-v1"
-        ]
-    );
+    let mut expected = vec![
+        "CartPole-v1",
+        "Acrobot-v1",
+        "MountainCar-v0",
+        "MountainCarContinuous-v0",
+        "Pendulum-v1",
+    ];
+    if cfg!(feature = "mujoco") {
+        expected.extend([
+            "Hopper-v5",
+            "HalfCheetah-v5",
+            "Walker2d-v5",
+            "Ant-v5",
+            "Swimmer-v5",
+            "InvertedPendulum-v5",
+            "InvertedDoublePendulum-v5",
+            "Reacher-v5",
+        ]);
+    }
+    assert_eq!(ids(), expected);
 }
 
 #[test]

@@ -453,7 +453,7 @@ pub struct MujocoVecEnv {
     action_dim: usize,
     unstable_episodes: u64,
     threads: usize,
-    pool: Option<Arc<rayon::ThreadPool>>,
+    pool: Option<rayon::ThreadPool>,
     default_seed: Option<u64>,
     ready: bool,
 }
@@ -620,15 +620,7 @@ impl MujocoVecEnv {
     /// If the pool cannot be started.
     pub fn with_threads(mut self, threads: usize) -> Result<Self> {
         self.pool = if threads >= 2 {
-            Some(Arc::new(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads - 1)
-                    .build()
-                    .map_err(|e| EnvError::Config {
-                        what: "threads",
-                        message: format!("cannot start {threads} worker threads: {e}"),
-                    })?,
-            ))
+            Some(crate::env::thread_pool(threads - 1, threads)?)
         } else {
             None
         };
