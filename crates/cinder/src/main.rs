@@ -314,6 +314,8 @@ fn train(args: TrainArgs) -> Result<(), String> {
                 num_envs: args.num_envs,
             };
             let config = run::resolve_config(&env, &algo, &overrides).map_err(|e| e.to_string())?;
+            // So do the env's keyword arguments (unknown names, bad values, missing files).
+            cinder::algo::make_env(&config, 1, 0).map_err(|e| e.to_string())?;
             let dir = args
                 .out
                 .clone()

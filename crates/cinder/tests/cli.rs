@@ -206,6 +206,16 @@ fn failures_are_one_line_non_zero_and_touch_nothing() {
             vec![
                 "train",
                 "--env",
+                "Pendulum-v1",
+                "--set",
+                r#"env_kwargs={"gravity": 3.0}"#,
+            ],
+            vec!["unknown keyword argument `gravity`", "accepted: g"],
+        ),
+        (
+            vec![
+                "train",
+                "--env",
                 "CartPole-v1",
                 "--algo",
                 "ppo",
