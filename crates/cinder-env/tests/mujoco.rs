@@ -344,9 +344,13 @@ with open(OUT, "w") as f:
         steps: usize,
         resets: usize,
     ) -> Record {
-        let dir = std::env::temp_dir().join(format!("cinder-mujoco-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = dir.join(format!("{id}-{seed}-{}.json", kw.len()));
+        // Tests run in parallel: one file per call.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out = std::env::temp_dir().join(format!(
+            "cinder-mujoco-{}-{call}-{id}-{seed}.json",
+            std::process::id()
+        ));
         let code = format!(
             "import json\nENV_ID = {id:?}\nKWARGS = json.loads({kw:?})\nSEED = {seed}\nSTEPS = {steps}\nRESETS = {resets}\nOUT = {out:?}\n{SCRIPT}",
             kw = serde_json::to_string(kw).unwrap(),
