@@ -283,7 +283,7 @@ pub(crate) struct Kwargs<'a> {
     pub(crate) map: &'a BTreeMap<String, serde_json::Value>,
 }
 
-#[allow(dead_code)] // some accessors are used only by the MuJoCo tasks
+#[cfg_attr(not(feature = "mujoco"), allow(dead_code))] // some accessors serve only the MuJoCo tasks
 impl Kwargs<'_> {
     pub(crate) fn get(&self, key: &str) -> Option<&serde_json::Value> {
         self.map.get(key)

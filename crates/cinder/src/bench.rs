@@ -266,6 +266,18 @@ pub struct EnvBench {
     pub episodes: usize,
 }
 
+impl EnvBench {
+    fn timed(vector_steps: usize, num_envs: usize, seconds: f64, episodes: usize) -> Self {
+        let env_steps = vector_steps * num_envs;
+        Self {
+            env_steps,
+            seconds,
+            steps_per_sec: env_steps as f64 / seconds,
+            episodes,
+        }
+    }
+}
+
 /// Steps `make(id, num_envs)` with uniformly random actions for about `steps` env steps
 /// (rounded up to whole vector steps), auto-resets included, after a short warm-up. The
 /// actions are drawn inside the timed loop.
@@ -304,13 +316,7 @@ pub fn bench_env(
             .count();
     }
     let seconds = start.elapsed().as_secs_f64();
-    let env_steps = vector_steps * num_envs;
-    Ok(EnvBench {
-        env_steps,
-        seconds,
-        steps_per_sec: env_steps as f64 / seconds,
-        episodes,
-    })
+    Ok(EnvBench::timed(vector_steps, num_envs, seconds, episodes))
 }
 
 /// The bound the native MuJoCo envs are measured against: a bare loop over `num_envs` MuJoCo
@@ -373,11 +379,6 @@ pub fn bench_mj_step_loop(
         vector_step(t, &mut sims, &mut actions);
     }
     let seconds = start.elapsed().as_secs_f64();
-    let env_steps = vector_steps * num_envs;
-    Ok(EnvBench {
-        env_steps,
-        seconds,
-        steps_per_sec: env_steps as f64 / seconds,
-        episodes: (vector_steps / episode_length) * num_envs,
-    })
+    let episodes = (vector_steps / episode_length) * num_envs;
+    Ok(EnvBench::timed(vector_steps, num_envs, seconds, episodes))
 }

@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 pub use mujoco_rs;
 
 use crate::error::{EnvError, Result, at_least_one};
-use crate::native::{EnvRng, entropy_seed, seed_rngs};
+use crate::native::{EnvRng, entropy_seed, env_rng};
 use crate::registry::{Kwargs, check_kwargs};
 use crate::space::{Actions, BoxSpace, DType, Space};
 use crate::vec_env::{EnvState, StepBatch, VecEnv, check_buffer, check_index};
@@ -303,6 +303,9 @@ struct Slot {
     data: Data,
     rng: EnvRng,
     before: [f64; 2],
+    /// Reset state being drawn (kept to avoid an allocation per episode).
+    qpos: Vec<f64>,
+    qvel: Vec<f64>,
     action: Vec<f32>,
     obs: Vec<f32>,
     fin: Vec<f32>,
@@ -323,13 +326,14 @@ struct Work {
 
 impl Work {
     fn reset(&self, slot: &mut Slot) {
-        let mut qpos = self.init_qpos.clone();
-        let mut qvel = self.init_qvel.clone();
-        self.task.reset(&mut slot.rng, &mut qpos, &mut qvel);
+        slot.qpos.copy_from_slice(&self.init_qpos);
+        slot.qvel.copy_from_slice(&self.init_qvel);
+        self.task
+            .reset(&mut slot.rng, &mut slot.qpos, &mut slot.qvel);
         let data = &mut slot.data;
         data.reset();
-        data.qpos_mut().copy_from_slice(&qpos);
-        data.qvel_mut().copy_from_slice(&qvel);
+        data.qpos_mut().copy_from_slice(&slot.qpos);
+        data.qvel_mut().copy_from_slice(&slot.qvel);
         data.forward();
         slot.before = self.task.position(&slot.data);
     }
@@ -557,6 +561,7 @@ impl MujocoVecEnv {
         let action_space = Space::Box(BoxSpace::new(low, high, DType::F32)?);
         let model = Arc::new(model);
         let template = Data::new(model.clone());
+        let (init_qpos, init_qvel) = (template.qpos().to_vec(), template.qvel().to_vec());
         let slots = (0..num_envs)
             .map(|_| {
                 Ok(Mutex::new(Slot {
@@ -565,6 +570,8 @@ impl MujocoVecEnv {
                     })?,
                     rng: EnvRng::seed_from_u64(0),
                     before: [0.0; 2],
+                    qpos: init_qpos.clone(),
+                    qvel: init_qvel.clone(),
                     action: vec![0.0; nu],
                     obs: vec![0.0; obs_dim],
                     fin: vec![0.0; obs_dim],
@@ -581,8 +588,8 @@ impl MujocoVecEnv {
                 slots,
                 work: Work {
                     task: Arc::from(task),
-                    init_qpos: template.qpos().to_vec(),
-                    init_qvel: template.qvel().to_vec(),
+                    init_qpos,
+                    init_qvel,
                     dt,
                     contact_forces,
                 },
@@ -725,13 +732,11 @@ impl VecEnv for MujocoVecEnv {
             None if !self.ready => Some(self.default_seed.unwrap_or_else(entropy_seed)),
             None => None,
         };
-        let mut rngs: Vec<EnvRng> = shared.slots.iter().map(|s| lock(s).rng.clone()).collect();
-        if let Some(s) = seed {
-            seed_rngs(&mut rngs, s);
-        }
-        for ((slot, row), rng) in shared.slots.iter().zip(obs.chunks_exact_mut(d)).zip(rngs) {
+        for (i, (slot, row)) in shared.slots.iter().zip(obs.chunks_exact_mut(d)).enumerate() {
             let mut slot = lock(slot);
-            slot.rng = rng;
+            if let Some(s) = seed {
+                slot.rng = env_rng(s, i);
+            }
             shared.work.reset(&mut slot);
             shared.work.task.observe(&slot.data, row);
         }

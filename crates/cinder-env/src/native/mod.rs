@@ -172,9 +172,14 @@ impl<D: Dynamics> NativeVecEnv<D> {
     }
 }
 
+/// The stream of env `index` of a batch seeded `seed` (Gymnasium's `seed + i`).
+pub(crate) fn env_rng(seed: u64, index: usize) -> EnvRng {
+    EnvRng::seed_from_u64(seed.wrapping_add(index as u64))
+}
+
 pub(crate) fn seed_rngs(rngs: &mut [EnvRng], seed: u64) {
     for (i, rng) in rngs.iter_mut().enumerate() {
-        *rng = EnvRng::seed_from_u64(seed.wrapping_add(i as u64));
+        *rng = env_rng(seed, i);
     }
 }
 
