@@ -10,6 +10,7 @@
 # - One `cargo test --release` over the whole workspace with every backend compiled in, so
 #   unit, numerical and learning tests share one optimised build; each backend-generic test
 #   runs on flex, ndarray and wgpu.
+# - The trainer and CLI tests once more under the default feature set.
 # CARGO_TARGET_DIR defaults to a cache outside the clone (~/.cache/cinder-target) so later
 # runs on the same machine reuse the build; from nothing, the first run compiles everything.
 set -euo pipefail
@@ -42,3 +43,9 @@ fi
 FEATURES="cinder/ndarray,cinder/wgpu,cinder/gymnasium,cinder/mujoco,cinder-env/burn-rl"
 echo "== cargo test (release; backends flex, ndarray, wgpu/lavapipe; target dir $CARGO_TARGET_DIR)"
 cargo test --release --workspace --features "$FEATURES" "$@"
+# Feature unification can hide a bug of the default build (the binary the README's first
+# command makes): a dependency feature switched on only by the all-features build once made
+# resume inexact there alone. So what users rely on first — exact resume, the trainer's
+# guarantees and the CLI — runs again under the default feature set (flex alone).
+echo "== cargo test, default features (the README's train command's build): trainer and CLI"
+cargo test --release -p cinder --test trainer --test cli "$@"

@@ -105,10 +105,16 @@ pub struct UpdateStats {
     pub clipfrac: Option<f64>,
     /// Whether the line search accepted a step (TRPO) — `trpo/line_search_success`.
     pub line_search_success: Option<bool>,
-    /// Step halvings before acceptance (TRPO) — `trpo/backtracks`.
+    /// Line-search shrinks (each by `line_search_shrinking_factor`) before the accepted step
+    /// (TRPO) — `trpo/backtracks`; the number of tries when none was accepted.
     pub backtracks: Option<usize>,
     /// Final CG residual norm — `trpo/cg_residual`.
     pub cg_residual: Option<f64>,
+    /// Successful CG iterations — `trpo/cg_iterations`.
+    pub cg_iterations: Option<usize>,
+    /// Whether CG broke down (its last good iterate was used when it had one) —
+    /// `trpo/cg_breakdown`.
+    pub cg_breakdown: Option<bool>,
     /// Exact mean KL of the step taken — `trpo/step_kl`.
     pub step_kl: Option<f64>,
     /// Mean Gaussian standard deviation after the update — `policy/std`.
@@ -121,6 +127,10 @@ pub struct UpdateStats {
     pub epochs: Option<usize>,
     /// Seconds of a separate critic fit done inside the update (VPG), for the time split.
     pub critic_seconds: Option<f64>,
-    /// Why the policy update was skipped (parameters unchanged), if it was.
+    /// Why the policy update was skipped (parameters unchanged), if it was —
+    /// `update/skipped`, `update/skip_reason`.
     pub skipped: Option<String>,
+    /// Why the critic fit was skipped (value net and its optimiser unchanged), if it was —
+    /// `update/critic_skipped`, `update/critic_skip_reason`.
+    pub critic_skipped: Option<String>,
 }

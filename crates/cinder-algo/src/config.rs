@@ -45,6 +45,20 @@ impl AlgoConfig {
         })
     }
 
+    /// Checks every hyperparameter of the algorithm, naming the first one out of range.
+    ///
+    /// # Errors
+    /// [`AlgoError::Hyperparameter`].
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            AlgoConfig::Trpo(c) => c.validate(),
+            AlgoConfig::Npg(c) => c.validate(),
+            AlgoConfig::Ppo(c) => c.validate(),
+            AlgoConfig::PpoKl(c) => c.validate(),
+            AlgoConfig::Vpg(c) => c.validate(),
+        }
+    }
+
     /// The command-line name.
     pub fn name(&self) -> &'static str {
         match self {
@@ -148,6 +162,7 @@ impl TrainConfig {
         if !self.log_std_init.is_finite() {
             return bad("log_std_init", self.log_std_init, "finite");
         }
+        self.algo.validate()?;
         let batch = self.n_steps * self.num_envs;
         let minibatch = match &self.algo {
             AlgoConfig::Ppo(c) => Some(c.batch_size),

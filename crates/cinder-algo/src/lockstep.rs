@@ -178,6 +178,7 @@ where
                     curvature: curvature.clone().narrow(0, j, 1).reshape([1]),
                     residual: sol.residual_norm.clone().narrow(0, j, 1),
                     breakdown: breakdown.clone().narrow(0, j, 1),
+                    iterations: sol.iterations.clone().narrow(0, j, 1),
                 };
                 natural(i).finish(self.trainers[i].policy.clone(), &p.batch, prep, solved)
             })

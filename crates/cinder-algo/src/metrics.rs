@@ -30,25 +30,47 @@ pub const COLUMNS: &[&str] = &[
     "trpo/backtracks",
     "trpo/cg_residual",
     "trpo/step_kl",
+    "trpo/cg_iterations",
+    "trpo/cg_breakdown",
     "policy/std",
     "eval/mean_return",
     "eval/std_return",
     "update/skipped",
+    "update/critic_skipped",
     "time/collect_s",
     "time/gae_s",
     "time/policy_s",
     "time/value_s",
 ];
 
-/// One row: metric name → value.
+/// Text fields of a row: written to `metrics.jsonl` only (the CSV keeps numbers).
+pub const NOTES: &[&str] = &["update/skip_reason", "update/critic_skip_reason"];
+
+/// One row: metric name → value, and the text notes of [`NOTES`] (why an update was skipped).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Metrics(pub BTreeMap<String, f64>);
+pub struct Metrics {
+    /// Numeric metrics, by name (one of [`COLUMNS`]).
+    pub values: BTreeMap<String, f64>,
+    /// Text notes, by name (one of [`NOTES`]).
+    pub notes: BTreeMap<String, String>,
+}
 
 impl Metrics {
     /// Sets `name` (one of [`COLUMNS`]).
     pub fn set(&mut self, name: &str, value: f64) {
         debug_assert!(COLUMNS.contains(&name), "unknown metric {name}");
-        self.0.insert(name.to_string(), value);
+        self.values.insert(name.to_string(), value);
+    }
+
+    /// Sets the note `name` (one of [`NOTES`]).
+    pub fn set_note(&mut self, name: &str, text: impl Into<String>) {
+        debug_assert!(NOTES.contains(&name), "unknown note {name}");
+        self.notes.insert(name.to_string(), text.into());
+    }
+
+    /// The note `name`, if set.
+    pub fn note(&self, name: &str) -> Option<&str> {
+        self.notes.get(name).map(String::as_str)
     }
 
     /// Sets `name` when `value` is `Some`.
@@ -60,7 +82,7 @@ impl Metrics {
 
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.0.get(name).copied()
+        self.values.get(name).copied()
     }
 }
 
@@ -75,7 +97,8 @@ pub struct MetricsWriter {
 impl MetricsWriter {
     /// Creates both files in `dir`, or — when resuming after update `keep_through` — keeps
     /// their rows up to that update and drops later ones (they belong to the abandoned
-    /// continuation).
+    /// continuation). The kept rows are written to temporary files that replace the old ones
+    /// by rename, so a crash at any moment leaves either the old or the new history.
     ///
     /// # Errors
     /// If the files cannot be written.
@@ -86,7 +109,11 @@ impl MetricsWriter {
         let (csv_rows, json_rows) = match keep_through {
             Some(k) => (
                 kept_lines(&csv_path, k, |line| {
-                    line.split(',').nth(1).and_then(|u| u.parse::<u64>().ok())
+                    // A row cut short by a crash has fewer cells: never keep it.
+                    let cells: Vec<&str> = line.split(',').collect();
+                    (cells.len() == COLUMNS.len())
+                        .then(|| cells[1].parse::<u64>().ok())
+                        .flatten()
                 })?,
                 kept_lines(&jsonl_path, k, |line| {
                     serde_json::from_str::<serde_json::Value>(line)
@@ -96,21 +123,40 @@ impl MetricsWriter {
             ),
             None => (Vec::new(), Vec::new()),
         };
-        let mut csv = std::fs::File::create(&csv_path).map_err(|e| AlgoError::io(&csv_path, e))?;
-        writeln!(csv, "{header}").map_err(|e| AlgoError::io(&csv_path, e))?;
+        let mut csv_text = format!("{header}\n");
         for line in csv_rows {
-            writeln!(csv, "{line}").map_err(|e| AlgoError::io(&csv_path, e))?;
+            csv_text.push_str(&line);
+            csv_text.push('\n');
         }
-        let mut jsonl =
-            std::fs::File::create(&jsonl_path).map_err(|e| AlgoError::io(&jsonl_path, e))?;
+        let mut json_text = String::new();
         for line in json_rows {
-            writeln!(jsonl, "{line}").map_err(|e| AlgoError::io(&jsonl_path, e))?;
+            json_text.push_str(&line);
+            json_text.push('\n');
         }
+        crate::fsio::write_atomic(&csv_path, csv_text.as_bytes())?;
+        crate::fsio::write_atomic(&jsonl_path, json_text.as_bytes())?;
+        let append = |path: &Path| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map_err(|e| AlgoError::io(path, e))
+        };
         Ok(Self {
-            csv,
-            jsonl,
+            csv: append(&csv_path)?,
+            jsonl: append(&jsonl_path)?,
             csv_path,
         })
+    }
+
+    /// Forces the rows written so far to disk (before a checkpoint that counts on them).
+    ///
+    /// # Errors
+    /// If the sync fails.
+    pub fn sync(&self) -> Result<()> {
+        self.csv
+            .sync_data()
+            .and_then(|_| self.jsonl.sync_data())
+            .map_err(|e| AlgoError::io(&self.csv_path, e))
     }
 
     /// Appends one row to both files.
@@ -139,6 +185,9 @@ impl MetricsWriter {
                 };
                 object.insert(c.to_string(), value);
             }
+        }
+        for (name, text) in &row.notes {
+            object.insert(name.clone(), serde_json::Value::String(text.clone()));
         }
         writeln!(self.jsonl, "{}", serde_json::Value::Object(object))
             .map_err(|e| AlgoError::io(&self.csv_path, e))?;

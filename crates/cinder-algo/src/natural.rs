@@ -89,6 +89,62 @@ fn bad(name: &'static str, value: f64, range: &'static str) -> AlgoError {
     AlgoError::Hyperparameter { name, value, range }
 }
 
+impl TrpoConfig {
+    /// Checks every hyperparameter's range, naming the first one outside it.
+    ///
+    /// # Errors
+    /// [`AlgoError::Hyperparameter`].
+    pub fn validate(&self) -> Result<()> {
+        checked_settings(self, true).map(drop)
+    }
+}
+
+impl NpgConfig {
+    /// Checks every hyperparameter's range, naming the first one outside it.
+    ///
+    /// # Errors
+    /// [`AlgoError::Hyperparameter`].
+    pub fn validate(&self) -> Result<()> {
+        checked_settings(&self.as_trpo(), false).map(drop)
+    }
+
+    /// NPG is TRPO's step without the line search.
+    fn as_trpo(&self) -> TrpoConfig {
+        TrpoConfig::new()
+            .with_target_kl(self.target_kl)
+            .with_cg_max_steps(self.cg_max_steps)
+            .with_cg_damping(self.cg_damping)
+            .with_sub_sampling_factor(self.sub_sampling_factor)
+            .with_fvp(self.fvp)
+            .with_normalize_advantage(self.normalize_advantage)
+            .with_learning_rate(self.learning_rate)
+            .with_n_critic_updates(self.n_critic_updates)
+            .with_batch_size(self.batch_size)
+    }
+}
+
+/// The step's settings and the critic's config of a TRPO config, range-checked.
+fn checked_settings(c: &TrpoConfig, line_search: bool) -> Result<(Settings, ValueFitConfig)> {
+    let settings = Settings {
+        target_kl: c.target_kl,
+        cg: CgConfig::new().with_max_iters(c.cg_max_steps),
+        fvp: FvpConfig::new()
+            .with_damping(c.cg_damping)
+            .with_sub_sampling_factor(c.sub_sampling_factor),
+        fvp_kind: c.fvp,
+        line_search: line_search
+            .then_some((c.line_search_shrinking_factor, c.line_search_max_iter)),
+        normalize_advantage: c.normalize_advantage,
+    };
+    settings.validate()?;
+    let critic = ValueFitConfig::new()
+        .with_learning_rate(c.learning_rate)
+        .with_n_critic_updates(c.n_critic_updates)
+        .with_batch_size(c.batch_size);
+    critic.validate()?;
+    Ok((settings, critic))
+}
+
 /// The shared natural-gradient step.
 #[derive(Debug, Clone)]
 struct Settings {
@@ -147,37 +203,11 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
     /// # Errors
     /// A hyperparameter out of range, named.
     pub fn npg(c: &NpgConfig) -> Result<Self> {
-        // NPG is TRPO's step without the line search.
-        let as_trpo = TrpoConfig::new()
-            .with_target_kl(c.target_kl)
-            .with_cg_max_steps(c.cg_max_steps)
-            .with_cg_damping(c.cg_damping)
-            .with_sub_sampling_factor(c.sub_sampling_factor)
-            .with_fvp(c.fvp)
-            .with_normalize_advantage(c.normalize_advantage)
-            .with_learning_rate(c.learning_rate)
-            .with_n_critic_updates(c.n_critic_updates)
-            .with_batch_size(c.batch_size);
-        Self::build(&as_trpo, false)
+        Self::build(&c.as_trpo(), false)
     }
 
     fn build(c: &TrpoConfig, line_search: bool) -> Result<Self> {
-        let settings = Settings {
-            target_kl: c.target_kl,
-            cg: CgConfig::new().with_max_iters(c.cg_max_steps),
-            fvp: FvpConfig::new()
-                .with_damping(c.cg_damping)
-                .with_sub_sampling_factor(c.sub_sampling_factor),
-            fvp_kind: c.fvp,
-            line_search: line_search
-                .then_some((c.line_search_shrinking_factor, c.line_search_max_iter)),
-            normalize_advantage: c.normalize_advantage,
-        };
-        settings.validate()?;
-        let critic = ValueFitConfig::new()
-            .with_learning_rate(c.learning_rate)
-            .with_n_critic_updates(c.n_critic_updates)
-            .with_batch_size(c.batch_size);
+        let (settings, critic) = checked_settings(c, line_search)?;
         Ok(Self {
             settings,
             critic: ValueFitter::new(critic)?,
@@ -196,8 +226,8 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
 
     /// One update: the natural step of the policy, then the critic fit.
     ///
-    /// A non-finite surrogate or gradient, a CG breakdown or a non-positive curvature skips
-    /// the policy step (`UpdateStats::skipped`); a failed line search keeps the policy as it
+    /// A non-finite surrogate or gradient, a CG breakdown before any good iteration or a
+    /// non-positive curvature skips the policy step (`UpdateStats::skipped`); a failed line search keeps the policy as it
     /// was. In both cases the returned policy is the one passed in, bit for bit.
     ///
     /// # Errors
@@ -214,8 +244,9 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
         Ok((policy, value, stats))
     }
 
-    /// The critic half of [`update`](Self::update): a non-finite loss keeps the value net
-    /// and the critic's Adam state exactly as they were and marks the update skipped.
+    /// The critic half of [`update`](Self::update): a non-finite loss or non-finite weights
+    /// after the fit keep the value net and the critic's Adam state exactly as they were and
+    /// mark the critic fit skipped (`UpdateStats::critic_skipped`); the policy step stands.
     pub fn fit_critic<F: ActionFamily, R: Rng + ?Sized>(
         &mut self,
         value: ValueMlp<B>,
@@ -235,7 +266,7 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
             Err(e) => {
                 *self.critic.optimizer_mut() = saved;
                 stats.value_loss = f64::NAN;
-                stats.skipped.get_or_insert(format!("critic: {e}"));
+                stats.critic_skipped = Some(e.to_string());
                 (value, stats)
             }
         }
@@ -267,6 +298,7 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
                 curvature,
                 residual: sol.residual_norm,
                 breakdown: sol.breakdown.int(),
+                iterations: sol.iterations,
             },
         )
     }
@@ -334,19 +366,30 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
             .register(g.powi_scalar(2).sum())
             .register(solved.curvature)
             .register(solved.residual)
-            .register(solved.breakdown);
+            .register(solved.breakdown)
+            .register(solved.iterations);
         if let Some(std) = &std {
             tx = tx.register(std.clone().inner());
         }
         let values: Vec<f64> = read_scalars(tx);
-        let [surrogate, entropy, g_norm2, curvature, residual, breakdown] = [
-            values[0], values[1], values[2], values[3], values[4], values[5],
+        let [
+            surrogate,
+            entropy,
+            g_norm2,
+            curvature,
+            residual,
+            breakdown,
+            iterations,
+        ] = [
+            values[0], values[1], values[2], values[3], values[4], values[5], values[6],
         ];
         let mut stats = UpdateStats {
             policy_loss: -surrogate,
             entropy,
             cg_residual: Some(residual),
-            policy_std: values.get(6).copied(),
+            policy_std: values.get(7).copied(),
+            cg_iterations: Some(iterations as usize),
+            cg_breakdown: Some(breakdown != 0.0),
             line_search_success: s.line_search.map(|_| false),
             backtracks: s.line_search.map(|_| 0),
             step_kl: Some(0.0),
@@ -356,8 +399,10 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
             Some(format!("surrogate is {surrogate}"))
         } else if !g_norm2.is_finite() {
             Some("the policy gradient is not finite".to_string())
-        } else if breakdown != 0.0 {
-            Some("conjugate gradient broke down".to_string())
+        } else if breakdown != 0.0 && iterations == 0.0 {
+            // A breakdown after at least one good iteration keeps that iterate (a descent
+            // direction of the damped model): the step goes ahead, `cg_breakdown` says so.
+            Some("conjugate gradient broke down in its first iteration".to_string())
         } else if !(curvature > 0.0 && curvature.is_finite()) {
             Some(format!("step curvature xᵀFx is {curvature}"))
         } else {
@@ -457,6 +502,8 @@ pub(crate) struct Solved<B: AutodiffBackend> {
     pub(crate) residual: Tensor<B::InnerBackend, 1>,
     /// 1 if CG broke down, `[1]`.
     pub(crate) breakdown: Tensor<B::InnerBackend, 1, burn::tensor::Int>,
+    /// CG iterations that succeeded, `[1]`.
+    pub(crate) iterations: Tensor<B::InnerBackend, 1, burn::tensor::Int>,
 }
 
 /// A one-element tensor as `f64`.

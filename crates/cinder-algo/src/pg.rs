@@ -170,39 +170,144 @@ pub struct PolicyGradient<B: AutodiffBackend, P: AgentPolicy<B>> {
     kl_coef: f64,
 }
 
+impl PpoConfig {
+    /// Checks every hyperparameter's range, naming the first one outside it.
+    ///
+    /// # Errors
+    /// [`AlgoError::Hyperparameter`].
+    pub fn validate(&self) -> Result<()> {
+        ppo_settings(self).map(drop)
+    }
+}
+
+impl PpoKlConfig {
+    /// Checks every hyperparameter's range, naming the first one outside it.
+    ///
+    /// # Errors
+    /// [`AlgoError::Hyperparameter`].
+    pub fn validate(&self) -> Result<()> {
+        ppo_kl_settings(self).map(drop)
+    }
+}
+
+impl VpgConfig {
+    /// Checks every hyperparameter's range, naming the first one outside it.
+    ///
+    /// # Errors
+    /// [`AlgoError::Hyperparameter`].
+    pub fn validate(&self) -> Result<()> {
+        vpg_critic_config(self).validate()?;
+        vpg_settings(self).map(drop)
+    }
+}
+
+fn ppo_settings(c: &PpoConfig) -> Result<Settings> {
+    positive("clip_range", c.clip_range)?;
+    if let Some(v) = c.clip_range_vf {
+        positive("clip_range_vf", v)?;
+    }
+    if let Some(v) = c.target_kl {
+        positive("target_kl", v)?;
+    }
+    checked(
+        Settings {
+            objective: Objective::Clip {
+                clip_range: c.clip_range,
+                clip_range_vf: c.clip_range_vf,
+                target_kl: c.target_kl,
+            },
+            learning_rate: c.learning_rate,
+            anneal_lr: c.anneal_lr,
+            n_epochs: c.n_epochs,
+            batch_size: c.batch_size,
+            ent_coef: c.ent_coef,
+            vf_coef: c.vf_coef,
+            max_grad_norm: Some(c.max_grad_norm),
+            normalize_advantage: c.normalize_advantage,
+        },
+        c.adam_epsilon,
+    )
+}
+
+fn ppo_kl_settings(c: &PpoKlConfig) -> Result<Settings> {
+    positive("target_kl", c.target_kl)?;
+    positive("kl_coef", c.kl_coef)?;
+    checked(
+        Settings {
+            objective: Objective::KlPenalty {
+                target_kl: c.target_kl,
+            },
+            learning_rate: c.learning_rate,
+            anneal_lr: c.anneal_lr,
+            n_epochs: c.n_epochs,
+            batch_size: c.batch_size,
+            ent_coef: c.ent_coef,
+            vf_coef: c.vf_coef,
+            max_grad_norm: Some(c.max_grad_norm),
+            normalize_advantage: c.normalize_advantage,
+        },
+        c.adam_epsilon,
+    )
+}
+
+fn vpg_settings(c: &VpgConfig) -> Result<Settings> {
+    checked(
+        Settings {
+            objective: Objective::Vanilla,
+            learning_rate: c.learning_rate,
+            anneal_lr: false,
+            n_epochs: 1,
+            batch_size: usize::MAX,
+            ent_coef: 0.0,
+            vf_coef: 0.0,
+            max_grad_norm: c.max_grad_norm,
+            normalize_advantage: c.normalize_advantage,
+        },
+        VPG_ADAM_EPSILON,
+    )
+}
+
+fn vpg_critic_config(c: &VpgConfig) -> ValueFitConfig {
+    ValueFitConfig::new()
+        .with_learning_rate(c.vf_learning_rate)
+        .with_n_critic_updates(c.n_critic_updates)
+        .with_batch_size(c.critic_batch_size)
+}
+
+/// VPG's Adam ε (PyTorch's default).
+const VPG_ADAM_EPSILON: f32 = 1e-8;
+
+/// `settings` after the range checks shared by every first-order learner.
+fn checked(settings: Settings, adam_epsilon: f32) -> Result<Settings> {
+    positive("learning_rate", settings.learning_rate)?;
+    if settings.n_epochs == 0 {
+        return Err(bad("n_epochs", 0.0, "≥ 1"));
+    }
+    if settings.batch_size == 0 {
+        return Err(bad("batch_size", 0.0, "≥ 1"));
+    }
+    if let Some(g) = settings.max_grad_norm {
+        positive("max_grad_norm", g)?;
+    }
+    for (name, v) in [
+        ("ent_coef", settings.ent_coef),
+        ("vf_coef", settings.vf_coef),
+    ] {
+        if !(v >= 0.0 && v.is_finite()) {
+            return Err(bad(name, v, "[0, ∞)"));
+        }
+    }
+    positive("adam_epsilon", adam_epsilon as f64)?;
+    Ok(settings)
+}
+
 impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
     /// PPO-clip.
     ///
     /// # Errors
     /// A hyperparameter out of range, named.
     pub fn ppo(c: &PpoConfig) -> Result<Self> {
-        positive("clip_range", c.clip_range)?;
-        if let Some(v) = c.clip_range_vf {
-            positive("clip_range_vf", v)?;
-        }
-        if let Some(v) = c.target_kl {
-            positive("target_kl", v)?;
-        }
-        Self::build(
-            Settings {
-                objective: Objective::Clip {
-                    clip_range: c.clip_range,
-                    clip_range_vf: c.clip_range_vf,
-                    target_kl: c.target_kl,
-                },
-                learning_rate: c.learning_rate,
-                anneal_lr: c.anneal_lr,
-                n_epochs: c.n_epochs,
-                batch_size: c.batch_size,
-                ent_coef: c.ent_coef,
-                vf_coef: c.vf_coef,
-                max_grad_norm: Some(c.max_grad_norm),
-                normalize_advantage: c.normalize_advantage,
-            },
-            c.adam_epsilon,
-            None,
-            1.0,
-        )
+        Ok(Self::build(ppo_settings(c)?, c.adam_epsilon, None, 1.0))
     }
 
     /// PPO with the adaptive KL penalty.
@@ -210,26 +315,12 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
     /// # Errors
     /// A hyperparameter out of range, named.
     pub fn ppo_kl(c: &PpoKlConfig) -> Result<Self> {
-        positive("target_kl", c.target_kl)?;
-        positive("kl_coef", c.kl_coef)?;
-        Self::build(
-            Settings {
-                objective: Objective::KlPenalty {
-                    target_kl: c.target_kl,
-                },
-                learning_rate: c.learning_rate,
-                anneal_lr: c.anneal_lr,
-                n_epochs: c.n_epochs,
-                batch_size: c.batch_size,
-                ent_coef: c.ent_coef,
-                vf_coef: c.vf_coef,
-                max_grad_norm: Some(c.max_grad_norm),
-                normalize_advantage: c.normalize_advantage,
-            },
+        Ok(Self::build(
+            ppo_kl_settings(c)?,
             c.adam_epsilon,
             None,
             c.kl_coef,
-        )
+        ))
     }
 
     /// Vanilla policy gradient.
@@ -237,28 +328,13 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
     /// # Errors
     /// A hyperparameter out of range, named.
     pub fn vpg(c: &VpgConfig) -> Result<Self> {
-        let critic = ValueFitter::new(
-            ValueFitConfig::new()
-                .with_learning_rate(c.vf_learning_rate)
-                .with_n_critic_updates(c.n_critic_updates)
-                .with_batch_size(c.critic_batch_size),
-        )?;
-        Self::build(
-            Settings {
-                objective: Objective::Vanilla,
-                learning_rate: c.learning_rate,
-                anneal_lr: false,
-                n_epochs: 1,
-                batch_size: usize::MAX,
-                ent_coef: 0.0,
-                vf_coef: 0.0,
-                max_grad_norm: c.max_grad_norm,
-                normalize_advantage: c.normalize_advantage,
-            },
-            1e-8,
+        let critic = ValueFitter::new(vpg_critic_config(c))?;
+        Ok(Self::build(
+            vpg_settings(c)?,
+            VPG_ADAM_EPSILON,
             Some(critic),
             1.0,
-        )
+        ))
     }
 
     fn build(
@@ -266,34 +342,15 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
         adam_epsilon: f32,
         critic: Option<ValueFitter<B>>,
         kl_coef: f64,
-    ) -> Result<Self> {
-        positive("learning_rate", settings.learning_rate)?;
-        if settings.n_epochs == 0 {
-            return Err(bad("n_epochs", 0.0, "≥ 1"));
-        }
-        if settings.batch_size == 0 {
-            return Err(bad("batch_size", 0.0, "≥ 1"));
-        }
-        if let Some(g) = settings.max_grad_norm {
-            positive("max_grad_norm", g)?;
-        }
-        for (name, v) in [
-            ("ent_coef", settings.ent_coef),
-            ("vf_coef", settings.vf_coef),
-        ] {
-            if !(v >= 0.0 && v.is_finite()) {
-                return Err(bad(name, v, "[0, ∞)"));
-            }
-        }
-        positive("adam_epsilon", adam_epsilon as f64)?;
+    ) -> Self {
         let adam = AdamConfig::new().with_epsilon(adam_epsilon);
-        Ok(Self {
+        Self {
             settings,
             policy_optim: adam.init(),
             value_optim: adam.init(),
             critic,
             kl_coef,
-        })
+        }
     }
 
     /// Checks that the minibatch size divides a batch of `len` samples.

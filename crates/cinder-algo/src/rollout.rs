@@ -204,7 +204,8 @@ impl RolloutCollector {
         }
         // V(s') = V(obs_{t+1}) where the episode goes on (the last step bootstraps from the
         // observations the next rollout starts from), V(final_obs) where it ended.
-        // One forward pass for both: the last observations, then the final observations.
+        // One forward pass for both: the final observations of the ended episodes first, then
+        // the last observations (the next rollout's start).
         let ended = final_index.len();
         final_rows.extend_from_slice(&self.obs);
         let v: Vec<f32> = value

@@ -22,6 +22,7 @@ use crate::batch::{Batch, UpdateStats};
 use crate::config::{AlgoConfig, TrainConfig};
 use crate::error::{AlgoError, Result};
 use crate::family::{ActionFamily, AgentPolicy};
+use crate::fsio;
 use crate::gae::gae;
 use crate::metrics::{Metrics, MetricsWriter};
 use crate::natural::NaturalGradient;
@@ -86,6 +87,11 @@ pub trait Callback {
     fn on_evaluation(&mut self, result: &EvalResult) {
         let _ = result;
     }
+    /// Something the user should know that does not stop training (e.g. updates that keep
+    /// being skipped); printed to stderr unless overridden.
+    fn on_warning(&mut self, message: &str) {
+        eprintln!("warning: {message}");
+    }
 }
 
 /// A callback that does nothing.
@@ -110,8 +116,11 @@ pub struct TrainSummary {
     pub sps: f64,
     /// Final deterministic evaluation.
     pub final_eval: EvalResult,
-    /// Updates whose policy step was skipped (non-finite values, CG breakdown).
+    /// Updates whose policy step was skipped (non-finite values, CG breakdown), over the
+    /// whole run.
     pub skipped_updates: u64,
+    /// Updates whose critic fit was skipped (non-finite loss or weights), over the whole run.
+    pub critic_skipped_updates: u64,
     /// Seconds spent per phase over this call: collect, gae, policy, value.
     pub time_split: [f64; 4],
 }
@@ -153,11 +162,96 @@ struct CheckpointState {
     rng: TrainRng,
     env_stats: EnvState,
     env_runtime: Option<EnvState>,
+    /// Lossless: non-finite values are kept as strings.
+    #[serde(with = "lossless_f32")]
     observations: Vec<f32>,
     kl_coef: f64,
     policy_params: usize,
     value_params: usize,
+    /// Each parameter's path and dimensions (absent in early checkpoints).
+    #[serde(default)]
+    policy_shapes: Vec<(String, Vec<usize>)>,
+    #[serde(default)]
+    value_shapes: Vec<(String, Vec<usize>)>,
     skipped_updates: u64,
+    #[serde(default)]
+    critic_skipped_updates: u64,
+    #[serde(default)]
+    schedule: Schedule,
+}
+
+/// The learning-rate schedule's anchor: `progress_remaining` falls linearly from
+/// `start_progress` at `start_step` to 0 at `total_timesteps`. A fresh run starts at (0, 1);
+/// resuming with a larger budget re-anchors at the resume point, so the learning rate goes on
+/// from the value it had and reaches 0 at the new end instead of jumping up.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Schedule {
+    start_step: u64,
+    start_progress: f64,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self {
+            start_step: 0,
+            start_progress: 1.0,
+        }
+    }
+}
+
+impl Schedule {
+    /// `progress_remaining` before the update that starts at `step` of `total`.
+    fn progress(&self, step: u64, total: u64) -> f64 {
+        if total <= self.start_step {
+            return 0.0;
+        }
+        let done = step.saturating_sub(self.start_step) as f64 / (total - self.start_step) as f64;
+        (self.start_progress * (1.0 - done)).max(0.0)
+    }
+}
+
+/// Serde for a `Vec<f32>` that keeps every value: finite ones as JSON numbers, the others as
+/// `"inf"`, `"-inf"` or `"nan"` (serde_json would write `null` and lose them).
+mod lossless_f32 {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Number(f32),
+        Text(String),
+    }
+
+    pub fn serialize<S: Serializer>(v: &[f32], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|&x| {
+            if x.is_finite() {
+                Repr::Number(x)
+            } else if x.is_nan() {
+                Repr::Text("nan".into())
+            } else if x > 0.0 {
+                Repr::Text("inf".into())
+            } else {
+                Repr::Text("-inf".into())
+            }
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+        Vec::<Repr>::deserialize(d)?
+            .into_iter()
+            .map(|r| match r {
+                Repr::Number(x) => Ok(x),
+                Repr::Text(t) => match t.as_str() {
+                    "inf" => Ok(f32::INFINITY),
+                    "-inf" => Ok(f32::NEG_INFINITY),
+                    "nan" => Ok(f32::NAN),
+                    other => Err(serde::de::Error::custom(format!(
+                        "`{other}` is not a number"
+                    ))),
+                },
+            })
+            .collect()
+    }
 }
 
 const CHECKPOINT_FORMAT: u32 = 1;
@@ -203,10 +297,19 @@ pub struct Trainer<B: AutodiffBackend, P: AgentPolicy<B>> {
     global_step: u64,
     update: u64,
     skipped_updates: u64,
+    critic_skipped_updates: u64,
+    /// Policy steps skipped in a row (for the warning).
+    skipped_in_a_row: u64,
+    schedule: Schedule,
+    /// The update whose checkpoint is on disk in the run folder (not written again).
+    saved_update: Option<u64>,
     run_dir: Option<PathBuf>,
     metrics: Option<MetricsWriter>,
     last_eval: Option<EvalResult>,
 }
+
+/// Policy steps skipped in a row before the trainer warns (once per streak).
+const SKIP_WARNING_STREAK: u64 = 3;
 
 impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     /// A fresh run of `policy` (built by you for the env's spaces) under `config`. The value
@@ -255,6 +358,10 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             global_step: 0,
             update: 0,
             skipped_updates: 0,
+            critic_skipped_updates: 0,
+            skipped_in_a_row: 0,
+            schedule: Schedule::default(),
+            saved_update: None,
             run_dir: run_dir.map(Path::to_path_buf),
             metrics,
             last_eval: None,
@@ -263,8 +370,10 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
 
     /// Continues the run saved in checkpoint folder `checkpoint` (see
     /// [`save_checkpoint`](Self::save_checkpoint)). `policy` must have the architecture the
-    /// checkpoint was trained with (its values are replaced). `total_timesteps` may raise the
-    /// budget; any other difference from the saved config is refused. Metrics rows written
+    /// checkpoint was trained with (its values are replaced). `total_timesteps` may change the
+    /// budget; any other difference from the saved config is refused. With a new budget, an
+    /// annealed learning rate goes on from the value it had at the checkpoint and falls
+    /// linearly to 0 at the new end (it neither jumps nor restarts). Metrics rows written
     /// after the checkpoint are dropped.
     ///
     /// # Errors
@@ -277,14 +386,28 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         device: &B::Device,
     ) -> Result<Self> {
         let (state, mut config) = read_checkpoint(checkpoint)?;
+        let saved_total = config.total_timesteps;
         if let Some(t) = total_timesteps {
             config.total_timesteps = t;
         }
         let mut trainer = Self::new(config, policy, None, device)?;
         trainer.load(checkpoint, &state)?;
+        if trainer.config.total_timesteps != saved_total {
+            trainer.schedule = Schedule {
+                start_step: state.global_step,
+                start_progress: state.schedule.progress(state.global_step, saved_total),
+            };
+        }
         trainer.run_dir = run_dir.map(Path::to_path_buf);
         if let Some(dir) = run_dir {
             trainer.metrics = Some(MetricsWriter::open(dir, Some(state.update))?);
+            let in_run = dir
+                .join("checkpoints")
+                .join(format!("update_{:06}", state.update));
+            if in_run.join("state.json").exists() {
+                trainer.saved_update = Some(state.update);
+            }
+            fsio::remove_stale_temporaries(&dir.join("checkpoints"));
         }
         Ok(trainer)
     }
@@ -294,6 +417,25 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             path: dir.to_path_buf(),
             message,
         };
+        for (net, saved, ours) in [
+            (
+                "policy",
+                &state.policy_shapes,
+                flat::named_shapes(&self.policy),
+            ),
+            (
+                "value net",
+                &state.value_shapes,
+                flat::named_shapes(&self.value),
+            ),
+        ] {
+            if saved.is_empty() {
+                continue; // an early checkpoint: only the counts below
+            }
+            if let Some(message) = shape_mismatch(net, saved, &ours) {
+                return Err(fail(message));
+            }
+        }
         let (p, v) = (
             flat::num_params(&self.policy),
             flat::num_params(&self.value),
@@ -366,6 +508,8 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         self.global_step = state.global_step;
         self.update = state.update;
         self.skipped_updates = state.skipped_updates;
+        self.critic_skipped_updates = state.critic_skipped_updates;
+        self.schedule = state.schedule;
         Ok(())
     }
 
@@ -472,7 +616,9 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         &mut self,
         callback: &mut dyn Callback,
     ) -> Result<Pending<B, P::Family>> {
-        let progress_remaining = 1.0 - self.global_step as f64 / self.config.total_timesteps as f64;
+        let progress_remaining = self
+            .schedule
+            .progress(self.global_step, self.config.total_timesteps);
         let (rollout, mut times) = self.collect()?;
         self.global_step += (self.config.n_steps * self.config.num_envs) as u64;
         let episodes: Vec<(f64, u64)> = rollout
@@ -601,8 +747,24 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         {
             row.set(name, t);
         }
-        if stats.skipped.is_some() {
+        if let Some(reason) = &stats.skipped {
             self.skipped_updates += 1;
+            self.skipped_in_a_row += 1;
+            row.set_note("update/skip_reason", reason.clone());
+            if self.skipped_in_a_row == SKIP_WARNING_STREAK {
+                callback.on_warning(&format!(
+                    "the last {SKIP_WARNING_STREAK} policy updates were skipped (update {}: \
+                     {reason}); the policy does not learn while this lasts. Every reason is \
+                     in metrics.jsonl under update/skip_reason",
+                    self.update
+                ));
+            }
+        } else {
+            self.skipped_in_a_row = 0;
+        }
+        if let Some(reason) = &stats.critic_skipped {
+            self.critic_skipped_updates += 1;
+            row.set_note("update/critic_skip_reason", reason.clone());
         }
         let interval = self.config.eval_interval;
         if interval > 0 && self.update.is_multiple_of(interval as u64) {
@@ -635,7 +797,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
                 e
             }
         };
-        if self.run_dir.is_some() {
+        if self.run_dir.is_some() && self.saved_update != Some(self.update) {
             self.save_checkpoint_in_run()?;
         }
         let wall_s = clock.start.elapsed().as_secs_f64();
@@ -648,6 +810,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             sps: (self.global_step - clock.start_step) as f64 / wall_s.max(1e-9),
             final_eval,
             skipped_updates: self.skipped_updates,
+            critic_skipped_updates: self.critic_skipped_updates,
             time_split: clock.split,
         })
     }
@@ -696,31 +859,34 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         let Some(dir) = self.run_dir.clone() else {
             return Ok(());
         };
+        // The rows the checkpoint stands for reach the disk first: a resume keeps them.
+        if let Some(m) = &self.metrics {
+            m.sync()?;
+        }
         let target = dir
             .join("checkpoints")
             .join(format!("update_{:06}", self.update));
-        self.save_checkpoint(&target)
+        self.save_checkpoint(&target)?;
+        self.saved_update = Some(self.update);
+        Ok(())
     }
 
     /// Writes a checkpoint folder at `target` atomically: everything goes to a temporary
-    /// sibling folder first, which is renamed into place. Refuses (and writes nothing) when
-    /// the policy or value net holds a non-finite parameter.
+    /// sibling folder, is synced to disk, and the folder is renamed into place (swapped in
+    /// one step for a `target` that exists, on Linux). A crash at any moment leaves the
+    /// previous checkpoint or the new one, complete. Refuses (and writes nothing) when the
+    /// policy or value net holds a non-finite parameter, or the env state does.
     ///
     /// # Errors
     /// I/O errors; [`AlgoError::NonFinite`] for non-finite parameters.
     pub fn save_checkpoint(&mut self, target: &Path) -> Result<()> {
-        let finite = |t: Tensor<B::InnerBackend, 1>| {
-            t.is_finite().bool_not().any().into_scalar().to_string() == "false"
-        };
-        if !finite(flat::flatten(&self.policy.valid()))
-            || !finite(flat::flatten(&self.value.valid()))
-        {
+        if !flat::all_finite(&self.policy.valid()) || !flat::all_finite(&self.value.valid()) {
             return Err(AlgoError::NonFinite(
                 "the parameters hold NaN or ∞; the checkpoint was not written".into(),
             ));
         }
-        let parent = target.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(|e| AlgoError::io(parent, e))?;
+        let parent = fsio::parent_of(target);
+        std::fs::create_dir_all(&parent).map_err(|e| AlgoError::io(&parent, e))?;
         let name = target
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
@@ -730,18 +896,13 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             std::fs::remove_dir_all(&tmp).map_err(|e| AlgoError::io(&tmp, e))?;
         }
         std::fs::create_dir_all(&tmp).map_err(|e| AlgoError::io(&tmp, e))?;
-        let written = self.write_checkpoint(&tmp);
+        let written = self
+            .write_checkpoint(&tmp)
+            .and_then(|_| fsio::sync_tree(&tmp))
+            .and_then(|_| fsio::replace_dir(&tmp, target));
         if let Err(e) = written {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
-        }
-        if target.exists() {
-            let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-            std::fs::rename(target, &old).map_err(|e| AlgoError::io(target, e))?;
-            std::fs::rename(&tmp, target).map_err(|e| AlgoError::io(target, e))?;
-            let _ = std::fs::remove_dir_all(&old);
-        } else {
-            std::fs::rename(&tmp, target).map_err(|e| AlgoError::io(target, e))?;
         }
         Ok(())
     }
@@ -788,7 +949,11 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             kl_coef,
             policy_params: flat::num_params(&self.policy),
             value_params: flat::num_params(&self.value),
+            policy_shapes: flat::named_shapes(&self.policy),
+            value_shapes: flat::named_shapes(&self.value),
             skipped_updates: self.skipped_updates,
+            critic_skipped_updates: self.critic_skipped_updates,
+            schedule: self.schedule,
         };
         let text =
             serde_json::to_string(&state).map_err(|e| AlgoError::io(dir.join("state.json"), e))?;
@@ -878,7 +1043,39 @@ fn fill_stats(row: &mut Metrics, s: &UpdateStats) {
     row.set_opt("trpo/cg_residual", s.cg_residual);
     row.set_opt("trpo/step_kl", s.step_kl);
     row.set_opt("policy/std", s.policy_std);
+    row.set_opt("trpo/cg_iterations", s.cg_iterations.map(|n| n as f64));
+    row.set_opt("trpo/cg_breakdown", s.cg_breakdown.map(|b| b as u8 as f64));
     row.set("update/skipped", s.skipped.is_some() as u8 as f64);
+    row.set(
+        "update/critic_skipped",
+        s.critic_skipped.is_some() as u8 as f64,
+    );
+}
+
+/// The first parameter whose path or dimensions differ between a checkpoint and this
+/// network, as a message naming it.
+fn shape_mismatch(
+    net: &str,
+    saved: &[(String, Vec<usize>)],
+    ours: &[(String, Vec<usize>)],
+) -> Option<String> {
+    for (i, (s, o)) in saved.iter().zip(ours).enumerate() {
+        if s != o {
+            return Some(format!(
+                "the {net}'s parameter {i} is `{}` {:?} in the checkpoint but `{}` {:?} here; \
+                 build the network with the architecture it was trained with",
+                s.0, s.1, o.0, o.1
+            ));
+        }
+    }
+    (saved.len() != ours.len()).then(|| {
+        format!(
+            "the {net} has {} parameter tensors in the checkpoint but {} here; build the \
+             network with the architecture it was trained with",
+            saved.len(),
+            ours.len()
+        )
+    })
 }
 
 fn obs_dim(space: &Space) -> Result<usize> {

@@ -2,7 +2,7 @@
 //! (sb3-contrib TRPO's critic update), and explained variance.
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
@@ -102,8 +102,9 @@ impl<B: AutodiffBackend> ValueFitter<B> {
     /// `obs`: `[M, obs_dim]` row-major; `returns`: `[M]`.
     ///
     /// # Errors
-    /// Mismatched sizes. A non-finite loss stops the fit and returns the network as it was
-    /// before the failing step ([`AlgoError::NonFinite`]).
+    /// Mismatched sizes. A non-finite loss stops the fit, and non-finite weights after it
+    /// (from a non-finite gradient) fail it ([`AlgoError::NonFinite`]); the caller keeps the
+    /// network it passed in and restores the Adam state.
     pub fn fit<R: Rng + ?Sized>(
         &mut self,
         mut value: ValueMlp<B>,
@@ -154,6 +155,14 @@ impl<B: AutodiffBackend> ValueFitter<B> {
                 steps += 1;
             }
             last_pass_loss = pass_loss / batches as f64;
+        }
+        // A finite loss can still come with an infinite gradient (the last minibatch's step
+        // is never followed by a loss that would show it): check the weights themselves.
+        if !cinder_policy::flat::all_finite(&value.valid()) {
+            return Err(AlgoError::NonFinite(format!(
+                "the value net's weights are not finite after {steps} Adam steps (a \
+                 non-finite gradient)"
+            )));
         }
         Ok((
             value,

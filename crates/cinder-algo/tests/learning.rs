@@ -74,7 +74,9 @@ fn ppo_kl_pendulum() {
 
 #[test]
 fn trpo_cartpole() {
-    check(preset("CartPole-v1", "trpo").unwrap(), 100_000, 475.0);
+    // 150k steps: at 100k seeds 0–3 ended at 403 / 500 / 333 / 500 — a threshold there
+    // tests the seed's luck, not the algorithm (measured 2026-11-30).
+    check(preset("CartPole-v1", "trpo").unwrap(), 150_000, 475.0);
 }
 
 #[test]

@@ -170,12 +170,29 @@ impl EnvState {
 
     /// Serializes `value` and stores it under `key` (see [`insert`](Self::insert)).
     ///
+    /// JSON has no NaN or ∞, and serde_json writes them as `null`: a state holding one would
+    /// come back as something else, or not at all. Such a state is refused here, with an error
+    /// that names the entry, rather than stored altered.
+    ///
     /// # Errors
-    /// If `key` is taken or `value` does not serialize.
-    pub fn insert_serialized<T: Serialize>(&mut self, key: &str, value: &T) -> Result<()> {
-        let value =
+    /// If `key` is taken, `value` does not serialize, or it holds a non-finite float.
+    pub fn insert_serialized<T: Serialize + serde::de::DeserializeOwned>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<()> {
+        let json =
             serde_json::to_value(value).map_err(|e| EnvError::State(format!("`{key}`: {e}")))?;
-        self.insert(key, value)
+        // A `null` is either a `None` (fine) or a non-finite float (lost): only a value whose
+        // JSON has one needs the round trip that tells them apart.
+        if has_null(&json) && serde_json::from_value::<T>(json.clone()).is_err() {
+            return Err(EnvError::State(format!(
+                "`{key}` holds a non-finite value (NaN or ∞), which cannot be saved; the env \
+                 produced a non-finite observation or reward (check the env, or clip it with a \
+                 wrapper)"
+            )));
+        }
+        self.insert(key, json)
     }
 
     /// Deserializes the entry under `key`; `saved_without` names what the state lacks when
@@ -347,4 +364,14 @@ pub(crate) fn check_index(index: usize, num_envs: usize) -> Result<()> {
         return Err(EnvError::EnvIndex { index, num_envs });
     }
     Ok(())
+}
+
+/// Whether a JSON value holds a `null` anywhere.
+fn has_null(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => true,
+        serde_json::Value::Array(a) => a.iter().any(has_null),
+        serde_json::Value::Object(o) => o.values().any(has_null),
+        _ => false,
+    }
 }

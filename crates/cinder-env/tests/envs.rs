@@ -805,3 +805,82 @@ fn runtime_state_continues_a_stack_exactly() {
     let env = make("CartPole-v1", 1, None).unwrap();
     assert!(env.save_runtime(&mut EnvState::default()).is_err());
 }
+
+/// Emits an infinite observation at its third step, finite ones otherwise.
+struct Spike {
+    t: u32,
+    observation_space: Space,
+    action_space: Space,
+}
+
+impl Spike {
+    fn new() -> Self {
+        let space = |b: f64| {
+            Space::Box(
+                cinder_env::BoxSpace::new(vec![-b], vec![b], cinder_env::DType::F32).unwrap(),
+            )
+        };
+        Self {
+            t: 0,
+            observation_space: space(f64::INFINITY),
+            action_space: space(1.0),
+        }
+    }
+}
+
+impl cinder_env::Env for Spike {
+    fn observation_space(&self) -> &Space {
+        &self.observation_space
+    }
+    fn action_space(&self) -> &Space {
+        &self.action_space
+    }
+    fn reset(&mut self, _seed: Option<u64>, obs: &mut [f32]) -> cinder_env::Result<()> {
+        self.t = 0;
+        obs[0] = 0.0;
+        Ok(())
+    }
+    fn step(
+        &mut self,
+        _action: Actions<'_>,
+        obs: &mut [f32],
+    ) -> cinder_env::Result<cinder_env::Transition> {
+        self.t += 1;
+        obs[0] = if self.t == 3 {
+            f32::INFINITY
+        } else {
+            self.t as f32
+        };
+        Ok(cinder_env::Transition {
+            reward: 1.0,
+            terminated: false,
+            truncated: self.t >= 10,
+        })
+    }
+}
+
+/// JSON cannot hold ∞: normaliser statistics that took in an infinite observation are refused
+/// when saved, with a message saying so — never written as `null` into a checkpoint that then
+/// cannot be loaded.
+#[test]
+fn a_non_finite_env_state_is_refused_not_saved_as_null() {
+    let env = ParallelVecEnv::new(vec![Spike::new(), Spike::new()], 1).unwrap();
+    let mut env = NormalizeObservation::with_defaults(env).unwrap();
+    let mut obs = vec![0.0; 2];
+    env.reset(Some(0), &mut obs).unwrap();
+    let mut out = StepBatch::new(2, 1);
+    let actions = [0.0f32, 0.0];
+    for step in 1..=3 {
+        let mut saved = EnvState::default();
+        let result = env.save_state(&mut saved);
+        if step < 3 {
+            result.unwrap();
+            // A finite state loads back.
+            env.load_state(&saved).unwrap();
+        }
+        env.step(Actions::Continuous(&actions), &mut out).unwrap();
+    }
+    let mut saved = EnvState::default();
+    let err = env.save_state(&mut saved).unwrap_err().to_string();
+    assert!(err.contains("non-finite"), "{err}");
+}

@@ -279,3 +279,133 @@ gym.register("CinderFailsOnThirdStep-v0", entry_point=FailsOnThirdStep, max_epis
     let err = run_python("raise ValueError('nope')").unwrap_err();
     assert!(err.to_string().contains("ValueError: nope"), "{err}");
 }
+
+/// cinder's normalisers against Gymnasium's own vector wrappers on recorded data: native
+/// CartPole batches (reset observations, then every step's returned observations, rewards
+/// and flags) are replayed in Python through `gymnasium.wrappers.vector.NormalizeObservation`
+/// and `NormalizeReward` (the same-step autoreset mode cinder's envs follow: the return is
+/// restarted as soon as an episode ends), and every normalised value must match.
+#[test]
+fn normalisers_match_gymnasiums_wrappers_on_recorded_data() {
+    use cinder_env::wrappers::{NormalizeObservation, NormalizeReward};
+    let (n, steps, gamma) = (4, 150, 0.95);
+    let make_raw = || make("CartPole-v1", n, None).unwrap();
+    let mut raw = make_raw();
+    let mut wrapped = NormalizeReward::new(
+        NormalizeObservation::new(make_raw(), 1e-8, None).unwrap(),
+        gamma,
+        1e-8,
+        None,
+    )
+    .unwrap();
+    let mut rng = EnvRng::seed_from_u64(8);
+    let mut obs0 = vec![0.0; n * 4];
+    raw.reset(Some(3), &mut obs0).unwrap();
+    let mut norm_obs0 = vec![0.0; n * 4];
+    wrapped.reset(Some(3), &mut norm_obs0).unwrap();
+    let (mut out, mut raw_out) = (StepBatch::new(n, 4), StepBatch::new(n, 4));
+    let mut record = serde_json::json!({"n": n, "gamma": gamma, "obs0": obs0, "obs": [],
+        "rewards": [], "terminated": [], "truncated": []});
+    let mut ours_obs = vec![];
+    let mut ours_rewards = vec![];
+    let mut terminations = 0;
+    for _ in 0..steps {
+        let mut a = raw.action_space().action_buffer(n);
+        raw.action_space().sample_into(&mut rng, a.as_mut());
+        raw.step(a.as_actions(), &mut raw_out).unwrap();
+        wrapped.step(a.as_actions(), &mut out).unwrap();
+        terminations += raw_out.terminated.iter().filter(|&&t| t).count();
+        for (key, value) in [
+            ("obs", serde_json::json!(raw_out.obs)),
+            ("rewards", serde_json::json!(raw_out.rewards)),
+            ("terminated", serde_json::json!(raw_out.terminated)),
+            ("truncated", serde_json::json!(raw_out.truncated)),
+        ] {
+            record[key].as_array_mut().unwrap().push(value);
+        }
+        ours_obs.push(out.obs.clone());
+        ours_rewards.push(out.rewards.clone());
+    }
+    assert!(terminations >= 10, "episodes end inside the record");
+    let dir = std::env::temp_dir().join(format!("cinder-norm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (input, output) = (dir.join("record.json"), dir.join("gymnasium.json"));
+    std::fs::write(&input, record.to_string()).unwrap();
+    run_python(&format!(
+        r#"
+import json
+import numpy as np
+import gymnasium as gym
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+from gymnasium.wrappers.vector import NormalizeObservation, NormalizeReward
+
+d = json.load(open({input:?}))
+n = d["n"]
+
+class Replay(VectorEnv):
+    def __init__(self, mode):
+        self.metadata = {{"autoreset_mode": mode}}
+        self.num_envs = n
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+        self.observation_space = batch_space(self.single_observation_space, n)
+        self.single_action_space = gym.spaces.Discrete(2)
+        self.action_space = batch_space(self.single_action_space, n)
+        self.t = 0
+    def reset(self, *, seed=None, options=None):
+        self.t = 0
+        return np.array(d["obs0"], np.float32).reshape(n, 4), {{}}
+    def step(self, actions):
+        t, self.t = self.t, self.t + 1
+        return (np.array(d["obs"][t], np.float32).reshape(n, 4),
+                np.array(d["rewards"][t], np.float64),
+                np.array(d["terminated"][t], bool),
+                np.array(d["truncated"][t], bool), {{}})
+
+# The observation wrapper sees a stream of batches (it ignores the flags); Gymnasium asks its
+# input to declare next-step autoreset. The reward wrapper follows the flags: same-step.
+obs_env = NormalizeObservation(Replay(AutoresetMode.NEXT_STEP), epsilon=1e-8)
+rew_env = NormalizeReward(Replay(AutoresetMode.SAME_STEP), gamma=d["gamma"], epsilon=1e-8)
+o0, _ = obs_env.reset()
+rew_env.reset()
+out = {{"obs0": o0.ravel().tolist(), "obs": [], "rewards": []}}
+for _ in d["obs"]:
+    o = obs_env.step(np.zeros(n, np.int64))[0]
+    r = rew_env.step(np.zeros(n, np.int64))[1]
+    out["obs"].append(o.ravel().tolist())
+    out["rewards"].append(np.asarray(r).ravel().tolist())
+json.dump(out, open({output:?}, "w"))
+"#
+    ))
+    .unwrap();
+    let theirs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    // Gymnasium keeps the observation statistics in float32, cinder in f64.
+    let near = |a: f32, b: f32| (a - b).abs() <= 2e-5 * b.abs().max(1.0);
+    let them0 = floats(&theirs["obs0"]);
+    assert!(
+        norm_obs0.iter().zip(&them0).all(|(a, b)| near(*a, *b)),
+        "reset: {norm_obs0:?} vs {them0:?}"
+    );
+    for t in 0..steps {
+        let them = floats(&theirs["obs"][t]);
+        for (k, (a, b)) in ours_obs[t].iter().zip(&them).enumerate() {
+            assert!(near(*a, *b), "step {t} obs {k}: cinder {a}, Gymnasium {b}");
+        }
+        let them = floats(&theirs["rewards"][t]);
+        for (i, (a, b)) in ours_rewards[t].iter().zip(&them).enumerate() {
+            assert!(
+                near(*a, *b),
+                "step {t} reward {i}: cinder {a}, Gymnasium {b}"
+            );
+        }
+    }
+}

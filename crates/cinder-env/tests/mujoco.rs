@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use cinder_env::mujoco::MujocoVecEnv;
 use cinder_env::native::EnvRng;
+use cinder_env::wrappers::TimeLimit;
 use cinder_env::{
     ActionBuffer, EnvError, EnvState, MakeOptions, StepBatch, VecEnv, check_env, make, make_with,
     spec,
@@ -386,8 +387,10 @@ with open(OUT, "w") as f:
 
     fn replay(id: &str, kw: &BTreeMap<String, serde_json::Value>, seed: u64) -> Tally {
         let record = gymnasium(id, kw, seed, 300, 0);
-        let mut env = MujocoVecEnv::gymnasium(id, 1, kw).unwrap();
+        // The registry's stack: the raw task under its time limit, so that truncation is the
+        // native env's own output, compared with Gymnasium's below.
         let limit = spec(id).unwrap().max_episode_steps;
+        let mut env = TimeLimit::new(MujocoVecEnv::gymnasium(id, 1, kw).unwrap(), limit).unwrap();
         let d = env.observation_space().flat_dim();
         let mut obs = vec![0.0; d];
         env.reset(Some(0), &mut obs).unwrap();
@@ -400,7 +403,9 @@ with open(OUT, "w") as f:
             steps: 0,
         };
         for (s, seg) in record.segments.iter().enumerate() {
-            env.set_state(0, &seg.qpos, &seg.qvel, &mut obs).unwrap();
+            env.inner_mut()
+                .set_state(0, &seg.qpos, &seg.qvel, &mut obs)
+                .unwrap();
             compare_rows(
                 id,
                 &format!("segment {s} reset obs"),
@@ -423,9 +428,15 @@ with open(OUT, "w") as f:
                     out.terminated[0], seg.terminated[t],
                     "{id} {at}: terminated"
                 );
-                // The time limit is the registry's: Gymnasium truncates exactly there.
+                // The native env truncates where Gymnasium did, and that is exactly at the
+                // registry's time limit.
+                assert_eq!(
+                    out.truncated[0], seg.truncated[t],
+                    "{id} {at}: truncated (native {}, Gymnasium {})",
+                    out.truncated[0], seg.truncated[t]
+                );
                 assert_eq!(seg.truncated[t], t + 1 == limit, "{id} {at}: truncated");
-                let row = if out.terminated[0] {
+                let row = if out.terminated[0] || out.truncated[0] {
                     &out.final_obs
                 } else {
                     &out.obs

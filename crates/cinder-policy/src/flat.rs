@@ -40,6 +40,42 @@ pub fn shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<Shape> {
     v.0
 }
 
+/// Each float parameter's path in the module (`mlp.layers.0.weight`) and dimensions, in
+/// flattening order: what a checkpoint compares to name the layer that does not fit.
+pub fn named_shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Vec<usize>)> {
+    struct Named {
+        path: Vec<String>,
+        out: Vec<(String, Vec<usize>)>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Named {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.out.push((self.path.join("."), param.shape().to_vec()));
+        }
+    }
+    let mut v = Named {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut v);
+    v.out
+}
+
+/// Whether every float parameter of `module` is finite (one read-back). The flag is read as
+/// a number: backends store booleans differently (wgpu as `u32`).
+pub fn all_finite<B: Backend, M: Module<B>>(module: &M) -> bool {
+    if num_params(module) == 0 {
+        return true;
+    }
+    let bad = flatten(module).is_finite().bool_not().int().sum();
+    bad.into_data().iter::<i64>().next().unwrap_or(1) == 0
+}
+
 /// All float parameters of `module` concatenated.
 ///
 /// # Shapes

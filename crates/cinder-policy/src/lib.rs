@@ -33,7 +33,7 @@ mod init;
 mod mlp;
 mod policy;
 
-pub use activation::Activation;
+pub use activation::{Activation, TANH_CLAMP};
 pub use dense::{Dense, DenseConfig};
 pub use distribution::{
     ActionDistribution, Categorical, CategoricalFamily, DiagGaussian, Dist, DistributionFamily,

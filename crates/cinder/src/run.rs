@@ -216,15 +216,25 @@ pub fn create_run_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `value` to `path` atomically (temp file + rename).
+/// Writes `text` to `path` atomically: a synced temporary file renamed over it, then the
+/// folder synced ([`cinder_algo::fsio::write_atomic`]).
 ///
 /// # Errors
 /// I/O errors.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::rename(&tmp, path))
+    cinder_algo::fsio::write_atomic(path, text.as_bytes())
         .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Whether a run folder holds a checkpoint (`checkpoints/update_*`).
+fn has_checkpoint(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join("checkpoints"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("update_"))
+        })
+        .unwrap_or(false)
 }
 
 /// Reads the `config.json` of a run folder.
@@ -331,6 +341,14 @@ impl Callback for Progress {
         Control::Continue
     }
 
+    fn on_warning(&mut self, message: &str) {
+        // Even with --quiet: a warning says the run is not doing what the user expects.
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("warning: {message}")),
+            None => eprintln!("warning: {message}"),
+        }
+    }
+
     fn on_evaluation(&mut self, r: &EvalResult) {
         let line = format!(
             "eval at step {}: {:.1} ± {:.1} over {} episodes",
@@ -359,6 +377,9 @@ pub fn train_in_dir<B: AutodiffBackend>(
     mode: ProgressMode,
     device: &B::Device,
 ) -> Result<TrainSummary> {
+    // A run stopped before its first checkpoint has nothing to continue: it starts over
+    // with its saved config (and writes its metrics anew).
+    let resume = resume && has_checkpoint(dir);
     let mut agent = if resume {
         let checkpoint = latest_checkpoint(dir)?;
         cinder_algo::check_checkpoint_config(&checkpoint, config)?;

@@ -25,15 +25,34 @@ fn small(obs_dim: usize, act_dim: usize) -> Problem {
     }
 }
 
+/// Tolerance of the double-backprop product against the dense f64 Fisher. 1e-4, except on
+/// ndarray: burn-autodiff differentiates a division through `recip`, which burn-ndarray
+/// computes with the CPU's approximate reciprocal (`rcpps`, 12 bits, on AVX2 machines;
+/// 14 bits with AVX-512), so its second derivatives carry errors of about 2e-4. Its
+/// Gauss-Newton product (no division differentiated) meets 1e-4 like the other backends.
+fn double_backprop_tol<B: Backend>() -> f64 {
+    if std::any::type_name::<B>().contains("ndarray") {
+        1e-3
+    } else {
+        1e-4
+    }
+}
+
 fn both_fvps_match_dense_fisher_gaussian<B: Backend>(device: &B::Device) {
     let c = check_fvp::<B>(device, &small(3, 2), PolicyKind::Gaussian, 4);
-    assert!(c.max_rel_err_double_backprop <= 1e-4, "{c:?}");
+    assert!(
+        c.max_rel_err_double_backprop <= double_backprop_tol::<B>(),
+        "{c:?}"
+    );
     assert!(c.max_rel_err_gauss_newton <= 1e-4, "{c:?}");
 }
 
 fn both_fvps_match_dense_fisher_categorical<B: Backend>(device: &B::Device) {
     let c = check_fvp::<B>(device, &small(4, 3), PolicyKind::Categorical, 4);
-    assert!(c.max_rel_err_double_backprop <= 1e-4, "{c:?}");
+    assert!(
+        c.max_rel_err_double_backprop <= double_backprop_tol::<B>(),
+        "{c:?}"
+    );
     assert!(c.max_rel_err_gauss_newton <= 1e-4, "{c:?}");
 }
 
@@ -55,7 +74,7 @@ fn relu_deeper_net_and_damping<B: Backend>(device: &B::Device) {
     let mut want = dense.matvec(&v);
     want.iter_mut().zip(&v).for_each(|(w, x)| *w += 0.25 * x);
     let vt = tensor::<B, 2>(&v, [1, dense.n], device);
-    assert!(rel_err(&host(db.apply(vt.clone())), &want) < 1e-4);
+    assert!(rel_err(&host(db.apply(vt.clone())), &want) < double_backprop_tol::<B>());
     assert!(rel_err(&host(gn.apply(vt)), &want) < 1e-4);
 }
 
@@ -164,7 +183,7 @@ fn sub_sampling_uses_every_kth_observation<B: Backend>(device: &B::Device) {
         "gauss-newton: {}",
         rel_err(&gn, &want)
     );
-    assert!(rel_err(&db, &want) < 1e-4);
+    assert!(rel_err(&db, &want) < double_backprop_tol::<B>());
 }
 
 fn bad_inputs_are_errors<B: Backend>(device: &B::Device) {
@@ -261,7 +280,60 @@ fn double_backprop_works_on_user_modules<B: Backend>(device: &B::Device) {
     );
 }
 
+/// tanh at pre-activations where `exp(2z)` overflows f32 (z = ±50, ±1e4): finite values equal
+/// to tanh, finite gradients equal to `1 − tanh²`, and a double-backprop Fisher product equal
+/// to the dense f64 Fisher. Before the clamp, the backward pass made 0 · ∞ = NaN here.
+fn tanh_is_safe_for_large_inputs<B: Backend>(device: &B::Device) {
+    let zs = [
+        -1e4, -50.0, -44.5, -3.0, -0.5, 0.0, 0.5, 3.0, 44.5, 50.0, 1e4,
+    ];
+    // Value.
+    let z = tensor::<B, 1>(&zs, [zs.len()], device);
+    let h = host(Activation::Tanh.forward(z));
+    let want: Vec<f64> = zs.iter().map(|z: &f64| z.tanh()).collect();
+    assert_close(&h, &want, 1e-6, "tanh values");
+    // Gradient.
+    let z = tensor::<Autodiff<B>, 1>(&zs, [zs.len()], device).require_grad();
+    let grads = Activation::Tanh.forward(z.clone()).sum().backward();
+    let g = host(z.grad(&grads).expect("tanh has a gradient"));
+    let want: Vec<f64> = zs.iter().map(|z: &f64| 1.0 - z.tanh().powi(2)).collect();
+    assert!(g.iter().all(|x| x.is_finite()), "gradient {g:?}");
+    assert_close(&g, &want, 1e-6, "tanh gradient");
+    // Double-backprop FVP of a policy whose first unit sees exactly these pre-activations.
+    let policy = GaussianMlpPolicyConfig::new(1, 2)
+        .with_hidden(vec![6, 5])
+        .with_log_std_init(-0.3)
+        .with_head_gain(1.0)
+        .init::<B>(9, device)
+        .unwrap();
+    let w0 = host(policy.mlp.layers[0].weight.val())[0];
+    let b0 = host(policy.mlp.layers[0].bias.val())[0];
+    let obs: Vec<f64> = zs.iter().map(|z| (z - b0) / w0).collect();
+    let obs = tensor::<B, 2>(&obs, [zs.len(), 1], device);
+    let dense = cinder::fisher::dense::fisher_matrix(&policy, obs.clone());
+    let v = normal_vec(dense.n, &mut rng(21));
+    let want = dense.matvec(&v);
+    let cfg = FvpConfig::new().with_damping(0.0);
+    let vt = tensor::<B, 2>(&v, [1, dense.n], device);
+    let mut db = DoubleBackprop::new(&policy, obs.clone(), &cfg).unwrap();
+    let got = host(db.apply(vt.clone()));
+    assert!(
+        got.iter().all(|x| x.is_finite()),
+        "double-backprop FVP {got:?}"
+    );
+    assert!(
+        rel_err(&got, &want) < double_backprop_tol::<B>(),
+        "double backprop vs dense"
+    );
+    let mut gn = GaussNewton::new(&policy, obs, &cfg).unwrap();
+    assert!(
+        rel_err(&host(gn.apply(vt)), &want) < 1e-4,
+        "Gauss-Newton vs dense"
+    );
+}
+
 backend_tests!(
+    tanh_is_safe_for_large_inputs,
     both_fvps_match_dense_fisher_gaussian,
     both_fvps_match_dense_fisher_categorical,
     relu_deeper_net_and_damping,
