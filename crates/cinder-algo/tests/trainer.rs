@@ -2,7 +2,7 @@
 //! CG breakdowns after a good iteration still step, metrics files, config validation, every
 //! algorithm on discrete and continuous actions. The backend-generic ones (exact resume from
 //! every checkpoint, skipped updates, critic fits, checkpoint refusal) are in
-//! `crates/cinder/tests/trainer.rs`, run on flex, ndarray and wgpu.
+//! `crates/cinder/tests/backends/trainer.rs`, run on flex, ndarray and wgpu.
 
 use std::path::PathBuf;
 

@@ -6,8 +6,6 @@
 //! Runs are tiny (a few updates of 2 × 16 steps, 8-unit networks, 25-step evaluation episodes)
 //! so that the wgpu instances stay short on lavapipe, which compiles every kernel on the CPU.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use burn::backend::Autodiff;

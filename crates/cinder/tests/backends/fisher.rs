@@ -1,8 +1,7 @@
 //! Fisher-vector products against the dense f64 Fisher, against each other, and against
 //! finite differences of the KL gradient for a user-defined module.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use burn::backend::Autodiff;
 use burn::module::Module;

@@ -1,7 +1,6 @@
 //! Batched conjugate gradient against dense solves.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use burn::prelude::Backend;
 use burn::tensor::{Tensor, Transaction};

@@ -1,7 +1,6 @@
 //! Distributions against closed forms, policies, and flat parameter views.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use burn::backend::Autodiff;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData, backend::Backend};
