@@ -36,7 +36,7 @@ def main():
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import VecNormalize
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(__import__("os").environ.get("TORCH_THREADS", "2")))
     n_envs = 2 if a.algo == "trpo" else 1
     env = VecNormalize(make_vec_env(a.env, n_envs=n_envs, seed=a.seed), gamma=0.99)
     if a.algo == "trpo":

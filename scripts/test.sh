@@ -32,13 +32,13 @@ echo "== Gymnasium fixtures: regenerate and compare"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cinder-target}"
 # lavapipe compiles every GPU kernel with LLVM: the wgpu tests spend most of their time
-# compiling and autotuning kernels. Minimal autotuning keeps that bounded (results are cached
-# under target/autotune for later runs).
+# compiling and autotuning kernels (one compile thread per device). Minimal autotuning keeps
+# that bounded (results are cached under ~/.cache/cubecl for later runs).
 export CUBECL_AUTOTUNE_LEVEL="${CUBECL_AUTOTUNE_LEVEL:-minimal}"
-# LLVM's optimisation passes are most of that compile time, and the test kernels are tiny:
-# without them lavapipe compiles twice as fast (measured: 189 s → 95 s for the wgpu
-# distribution tests, cold shader cache), and the kernels compute the same values.
-export GALLIVM_PERF="${GALLIVM_PERF:-nopt}"
+# The wgpu tests mostly wait for their device's compile thread; more test threads than cores
+# let the CPU-backend tests run meanwhile (tests/backends gives the Fisher tests a second
+# device, so two compile threads keep both cores busy).
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
 # Mesa warns on every device creation without a runtime dir.
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/cinder-xdg-$(id -u)"

@@ -407,6 +407,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             if in_run.join("state.json").exists() {
                 trainer.saved_update = Some(state.update);
             }
+            fsio::remove_stale_temporaries(dir);
             fsio::remove_stale_temporaries(&dir.join("checkpoints"));
         }
         Ok(trainer)

@@ -24,6 +24,30 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A batch for a policy step alone (values and returns are not read by it: zeros).
+fn policy_batch(
+    obs: Tensor<B, 2>,
+    actions: Tensor<B, 2>,
+    old_log_probs: Tensor<B, 1>,
+    advantages: Tensor<B, 1>,
+) -> Batch<B, cinder_policy::GaussianFamily> {
+    let len = obs.dims()[0];
+    let zeros = Tensor::<B, 1>::zeros([len], &obs.device());
+    Batch {
+        obs,
+        actions,
+        old_log_probs,
+        old_values: zeros.clone(),
+        advantages,
+        returns: zeros,
+        host_obs: vec![],
+        host_returns: vec![],
+        host_values: vec![],
+        len,
+        progress_remaining: 1.0,
+    }
+}
+
 /// A Gaussian policy, a batch whose actions are the policy's means, advantage +1 everywhere:
 /// the natural step only shrinks σ, and for a large KL radius the true KL of the full step is
 /// far beyond the quadratic model's, so a one-try line search must fail.
@@ -42,20 +66,7 @@ fn failed_line_search_leaves_parameters_bit_identical() {
     let dist = policy.valid().distribution(obs.clone().inner());
     let actions = Tensor::<B, 2>::from_inner(dist.mode());
     let old_log_probs = Tensor::<B, 1>::from_inner(dist.log_prob(dist.mode()));
-    let ones = Tensor::<B, 1>::ones([m], &device);
-    let batch = Batch::<B, cinder_policy::GaussianFamily> {
-        obs: obs.clone(),
-        actions,
-        old_log_probs,
-        old_values: ones.clone(),
-        advantages: ones.clone(),
-        returns: ones,
-        host_obs: vec![],
-        host_returns: vec![],
-        host_values: vec![],
-        len: m,
-        progress_remaining: 1.0,
-    };
+    let batch = policy_batch(obs, actions, old_log_probs, Tensor::ones([m], &device));
     let before: Vec<f32> = flat::flatten(&policy.valid()).into_data().to_vec().unwrap();
     let trpo = NaturalGradient::<B>::trpo(
         &TrpoConfig::new()
@@ -256,21 +267,10 @@ fn a_cg_breakdown_after_good_iterations_is_not_a_skip() {
     let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(3);
     let actions = dist.sample(&mut rng);
     let old_log_probs = Tensor::<B, 1>::from_inner(dist.log_prob(actions.clone()));
-    let batch = Batch::<B, cinder_policy::GaussianFamily> {
-        obs: obs.clone(),
-        actions: Tensor::from_inner(actions),
-        old_log_probs,
-        old_values: Tensor::zeros([m], &device),
-        // Large advantages: a large gradient, so that CG does not reach its residual
-        // tolerance (1e-10 on ‖r‖²) before rounding leaves the range of F.
-        advantages: Tensor::from_data(TensorData::new(vec![1e4f32, -1e4], [m]), &device),
-        returns: Tensor::zeros([m], &device),
-        host_obs: vec![],
-        host_returns: vec![],
-        host_values: vec![],
-        len: m,
-        progress_remaining: 1.0,
-    };
+    // Large advantages: a large gradient, so that CG does not reach its residual tolerance
+    // (1e-10 on ‖r‖²) before rounding leaves the range of F.
+    let advantages = Tensor::from_data(TensorData::new(vec![1e4f32, -1e4], [m]), &device);
+    let batch = policy_batch(obs, Tensor::from_inner(actions), old_log_probs, advantages);
     let before: Vec<f32> = flat::flatten(&policy.valid()).into_data().to_vec().unwrap();
     let trpo = NaturalGradient::<B>::trpo(
         &TrpoConfig::new()

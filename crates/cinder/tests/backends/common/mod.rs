@@ -20,16 +20,28 @@ macro_rules! backend_tests {
         }
         #[cfg(feature = "wgpu")]
         mod wgpu {
-            $( #[test] fn $name() { super::$name::<cinder::backend::Wgpu>(&$crate::common::wgpu_device()); } )*
+            $( #[test] fn $name() { super::$name::<cinder::backend::Wgpu>(&$crate::common::wgpu_device(module_path!())); } )*
         }
     };
 }
 
-/// The wgpu device of the tests, after [`exit_without_driver_teardown`] has been armed.
+/// The wgpu device of the tests in module `path`, after [`exit_without_driver_teardown`] has
+/// been armed.
+///
+/// On lavapipe the wgpu tests' time is kernel compilation, and cubecl compiles on one server
+/// thread per device. So the Fisher tests (most of the kernels) get a device of their own,
+/// `WgpuDevice::Cpu`, whose thread compiles on the second core while the default device's
+/// serves the rest; both are lavapipe here (on a machine with a GPU, `Cpu` is whatever CPU
+/// adapter wgpu finds). It also keeps a non-default device under test.
 #[cfg(feature = "wgpu")]
-pub fn wgpu_device() -> burn::backend::wgpu::WgpuDevice {
+pub fn wgpu_device(path: &str) -> burn::backend::wgpu::WgpuDevice {
+    use burn::backend::wgpu::WgpuDevice;
     static ARMED: std::sync::Once = std::sync::Once::new();
-    let device = burn::backend::wgpu::WgpuDevice::default();
+    let device = if path.contains("::fisher::") {
+        WgpuDevice::Cpu
+    } else {
+        WgpuDevice::default()
+    };
     ARMED.call_once(|| {
         // Start the driver (instance, device, one compiled kernel) first, so that its exit
         // handlers are registered before ours and therefore run after it: never.
