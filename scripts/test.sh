@@ -36,9 +36,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cinder-target}"
 # that bounded (results are cached under ~/.cache/cubecl for later runs).
 export CUBECL_AUTOTUNE_LEVEL="${CUBECL_AUTOTUNE_LEVEL:-minimal}"
 # The wgpu tests mostly wait for their device's compile thread; more test threads than cores
-# let the CPU-backend tests run meanwhile (tests/backends gives the Fisher tests a second
-# device, so two compile threads keep both cores busy).
+# let the CPU-backend tests run meanwhile, and the Fisher tests get a second device on the
+# CPU adapter (lavapipe, installed above), so two compile threads keep both cores busy.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
+export CINDER_TEST_FISHER_ON_CPU_ADAPTER="${CINDER_TEST_FISHER_ON_CPU_ADAPTER:-1}"
 # Mesa warns on every device creation without a runtime dir.
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/cinder-xdg-$(id -u)"

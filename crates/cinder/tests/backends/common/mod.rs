@@ -29,15 +29,17 @@ macro_rules! backend_tests {
 /// been armed.
 ///
 /// On lavapipe the wgpu tests' time is kernel compilation, and cubecl compiles on one server
-/// thread per device. So the Fisher tests (most of the kernels) get a device of their own,
+/// thread per device. So with `CINDER_TEST_FISHER_ON_CPU_ADAPTER=1` (scripts/test.sh sets it;
+/// it installs lavapipe) the Fisher tests (most of the kernels) get a device of their own,
 /// `WgpuDevice::Cpu`, whose thread compiles on the second core while the default device's
-/// serves the rest; both are lavapipe here (on a machine with a GPU, `Cpu` is whatever CPU
-/// adapter wgpu finds). It also keeps a non-default device under test.
+/// serves the rest. Without it every test uses the default device, so a plain `cargo test`
+/// also works on a machine with a GPU and no CPU adapter.
 #[cfg(feature = "wgpu")]
 pub fn wgpu_device(path: &str) -> burn::backend::wgpu::WgpuDevice {
     use burn::backend::wgpu::WgpuDevice;
     static ARMED: std::sync::Once = std::sync::Once::new();
-    let device = if path.contains("::fisher::") {
+    let split = std::env::var_os("CINDER_TEST_FISHER_ON_CPU_ADAPTER").is_some_and(|v| v == "1");
+    let device = if split && path.contains("::fisher::") {
         WgpuDevice::Cpu
     } else {
         WgpuDevice::default()
