@@ -5,6 +5,8 @@ whose episode ended is reset within the step and its last observation is reporte
 with every quantity handed over as one array for the whole batch (observations
 [num_envs, ...], rewards, flags, and final observations as float32 [num_envs, flat_dim]).
 """
+import threading
+
 import numpy as np
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
@@ -21,14 +23,24 @@ def space_info(space):
     raise TypeError(f"cinder supports Box and Discrete spaces, this env has {space}")
 
 
+# gym.make imports an env's module on first use. Two threads importing modules of one package
+# at once can meet CPython's import-deadlock avoidance, which hands one of them the package half
+# initialised ("cannot import name 'PendulumEnv' from partially initialized module"): making
+# CartPole and Pendulum from two Rust threads failed that way about 29 times in 30. Envs are
+# therefore made one at a time; the lock releases the GIL while it waits.
+_MAKE_LOCK = threading.Lock()
+
+
 def registered_ids():
     return sorted(gym.registry.keys())
 
 
 class Bridge:
     def __init__(self, env_id, num_envs, kwargs):
-        self.env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                                vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP, "copy": False}, **kwargs)
+        with _MAKE_LOCK:
+            self.env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
+                                    vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP, "copy": False},
+                                    **kwargs)
         self.num_envs = num_envs
         obs_space = self.env.single_observation_space
         act_space = self.env.single_action_space

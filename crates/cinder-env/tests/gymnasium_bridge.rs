@@ -409,3 +409,60 @@ json.dump(out, open({output:?}, "w"))
         }
     }
 }
+
+/// Set in the child processes of `envs_made_from_several_threads_at_once`.
+const FRESH_PROCESS: &str = "CINDER_TEST_BRIDGE_FRESH_PROCESS";
+
+/// Four threads make four classic-control envs at once, in a process whose Python has not
+/// imported them yet (a child process of this test binary, three times): the first `gym.make`
+/// of each imports its module, and concurrent imports of one package once handed a thread the
+/// package half initialised (`ImportError ... partially initialized module`).
+#[test]
+fn envs_made_from_several_threads_at_once() {
+    let ids = [
+        "CartPole-v1",
+        "Pendulum-v1",
+        "Acrobot-v1",
+        "MountainCarContinuous-v0",
+    ];
+    if std::env::var_os(FRESH_PROCESS).is_some() {
+        let barrier = std::sync::Barrier::new(ids.len());
+        std::thread::scope(|s| {
+            let handles: Vec<_> = ids
+                .iter()
+                .map(|id| {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        barrier.wait();
+                        GymnasiumVecEnv::new(id, 2, Some(0), &no_kwargs()).map(|_| ())
+                    })
+                })
+                .collect();
+            for (id, h) in ids.iter().zip(handles) {
+                if let Err(e) = h.join().unwrap() {
+                    panic!("making {id} beside three other threads failed: {e}");
+                }
+            }
+        });
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    for round in 0..3 {
+        let out = std::process::Command::new(&exe)
+            .args([
+                "envs_made_from_several_threads_at_once",
+                "--exact",
+                "--test-threads=1",
+            ])
+            .env(FRESH_PROCESS, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "round {round}: {}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
