@@ -51,11 +51,12 @@ FEATURES="cinder/ndarray,cinder/wgpu,cinder/gymnasium,cinder/mujoco,cinder-env/b
 # CPU and tested nothing (.ci/run's clippy --all-targets type-checks them and the benches).
 TARGETS=(--lib --bins --tests)
 echo "== cargo test (release; backends flex, ndarray, wgpu/lavapipe; target dir $CARGO_TARGET_DIR)"
-cargo test --release --workspace "${TARGETS[@]}" --features "$FEATURES" "$@"
+# --no-fail-fast: one CI run reports every failing test binary, not only the first.
+cargo test --release --no-fail-fast --workspace "${TARGETS[@]}" --features "$FEATURES" "$@"
 # Feature unification can hide a bug of the default build (the binary the README's first
 # command makes): a dependency feature switched on only by the all-features build once made
 # resume inexact there alone. So what users rely on first — exact resume, the trainer's
 # guarantees and the CLI — runs again under the default feature set (flex alone), with the
 # other backend-generic tests that share its test binary.
 echo "== cargo test, default features (the README's train command's build): backends and CLI"
-cargo test --release -p cinder --test backends --test cli "$@"
+cargo test --release --no-fail-fast -p cinder --test backends --test cli "$@"
