@@ -283,13 +283,16 @@ fn bad_configs_say_what_to_fix<B: Backend>(device: &B::Device) {
     assert!(e.contains("log_std_init"), "{e}");
 }
 
+// On wgpu (lavapipe): the KL's second derivatives are checked by the Fisher tests' dense
+// comparisons, and seeded sampling and initialisation by the trainer's exact-resume runs (which
+// equal their uninterrupted twins only if both draw the same numbers); see `backend_tests!`.
 backend_tests!(
     gaussian_closed_forms,
     categorical_closed_forms,
     kl_direction_is_p_to_q,
-    kl_to_self_has_zero_gradient,
-    sampling_is_seeded_and_correct,
     flat_views_round_trip,
+    bad_configs_say_what_to_fix;
+    lavapipe_ignored: kl_to_self_has_zero_gradient,
+    sampling_is_seeded_and_correct,
     policies_are_seeded_with_reference_init,
-    bad_configs_say_what_to_fix,
 );

@@ -331,14 +331,18 @@ fn tanh_is_safe_for_large_inputs<B: Backend>(device: &B::Device) {
     );
 }
 
+// On wgpu (lavapipe): both products against the dense Fisher (Gaussian and categorical
+// heads), the tanh guard and the input checks. Larger and deeper nets, stacked and sub-sampled
+// operators and user modules compile their own kernels there (minutes each) for device code the
+// dense comparisons already run; see `backend_tests!`.
 backend_tests!(
     tanh_is_safe_for_large_inputs,
     both_fvps_match_dense_fisher_gaussian,
     both_fvps_match_dense_fisher_categorical,
-    relu_deeper_net_and_damping,
+    bad_inputs_are_errors;
+    lavapipe_ignored: relu_deeper_net_and_damping,
     methods_agree_at_hopper_size,
     stacked_gauss_newton_equals_singles,
     sub_sampling_uses_every_kth_observation,
-    bad_inputs_are_errors,
     double_backprop_works_on_user_modules,
 );

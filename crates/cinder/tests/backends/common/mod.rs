@@ -7,20 +7,38 @@ use rand::{SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, StandardNormal};
 
 /// Instantiates `fn name<B: Backend>(device: &B::Device)` as a `#[test]` per backend.
+///
+/// Tests listed after `lavapipe_ignored:` are `#[ignore]`d on wgpu only. On lavapipe (the
+/// wgpu of CI machines without a GPU) every GPU kernel is compiled by LLVM on the CPU, about
+/// two seconds each, and a double-backprop test compiles a hundred or more: the whole wgpu
+/// list took over 35 minutes of a 2-core machine, more than CI has. The ignored ones repeat,
+/// at other sizes, device code that the tests left on wgpu already run (each file says
+/// which); they still run on flex and ndarray, and on wgpu with
+/// `cargo test ... -- --include-ignored` (a GPU, or time to spare).
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
+        backend_tests!($($name),* ; lavapipe_ignored:);
+    };
+    ($($name:ident),* ; lavapipe_ignored: $($slow:ident),* $(,)?) => {
         #[cfg(feature = "flex")]
         mod flex {
             $( #[test] fn $name() { super::$name::<cinder::backend::Flex>(&Default::default()); } )*
+            $( #[test] fn $slow() { super::$slow::<cinder::backend::Flex>(&Default::default()); } )*
         }
         #[cfg(feature = "ndarray")]
         mod ndarray {
             $( #[test] fn $name() { super::$name::<cinder::backend::NdArray>(&Default::default()); } )*
+            $( #[test] fn $slow() { super::$slow::<cinder::backend::NdArray>(&Default::default()); } )*
         }
         #[cfg(feature = "wgpu")]
         mod wgpu {
             $( #[test] fn $name() { super::$name::<cinder::backend::Wgpu>(&$crate::common::wgpu_device(module_path!())); } )*
+            $(
+                #[test]
+                #[ignore = "minutes of kernel compilation on lavapipe; covered at other sizes by this file's wgpu tests (--include-ignored runs it)"]
+                fn $slow() { super::$slow::<cinder::backend::Wgpu>(&$crate::common::wgpu_device(module_path!())); }
+            )*
         }
     };
 }
