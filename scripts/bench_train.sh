@@ -13,7 +13,9 @@
 #   learning-rate annealing, no value clipping).
 # - with GYMNASIUM=1 or MUJOCO=1: sb3-contrib TRPO and SB3 PPO on Hopper-v5, 200k steps, same
 #   defaults (no normalisation), cinder stepping Hopper through its Gymnasium bridge (.venv) or,
-#   with MUJOCO=1, natively (feature `mujoco`).
+#   with MUJOCO=1, natively (feature `mujoco`). sb3-contrib averages the Gaussian KL over
+#   Hopper's 3 action dimensions, so its defaults δ 0.01, λ 0.1 are cinder's 0.03 and 0.3
+#   (docs/faq-sb3.md); cinder gets the converted values. Before 2026-11-30 it got 0.01 and 0.1.
 # SB3 runs through ../shared/bench/peers/sb3_trpo_train.py (learn time, model construction
 # excluded). Results: bench-results/train_sb3.jsonl, bench-results/train_cinder.jsonl; the
 # table printed at the end is the one in docs/algorithms.md.
@@ -76,7 +78,7 @@ if [[ "$hopper" == 1 ]]; then
     --seed 0 --note cinder-bench --out bench-results/train_sb3.jsonl
   run_cinder trpo-hopper Hopper-v5 trpo 200000 --set n_steps=2048 --set batch_size=128 \
     --set cg_max_steps=15 --set n_critic_updates=10 --set normalize_observation=false \
-    --set normalize_reward=false
+    --set normalize_reward=false --set target_kl=0.03 --set cg_damping=0.3
   "$PEERS_PY" ../shared/bench/peers/sb3_trpo_train.py --algo ppo --env Hopper-v5 --steps 200000 \
     --seed 0 --note cinder-bench --out bench-results/train_sb3.jsonl
   run_cinder ppo-hopper Hopper-v5 ppo 200000 --set n_steps=2048 --set batch_size=64 \

@@ -27,6 +27,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=1_000_000)
     ap.add_argument("--eval-episodes", type=int, default=20)
+    ap.add_argument("--log-dir", default=None,
+                    help="write SB3's progress.csv (one row per rollout) here")
     a = ap.parse_args()
 
     import torch
@@ -50,6 +52,9 @@ def main():
             "MlpPolicy", env, n_steps=2048, batch_size=64, n_epochs=10,
             learning_rate=lambda p: 3e-4 * p, clip_range=0.2, ent_coef=0.0, vf_coef=0.5,
             max_grad_norm=0.5, gamma=0.99, gae_lambda=0.95, seed=a.seed, device="cpu")
+    if a.log_dir:
+        from stable_baselines3.common.logger import configure
+        model.set_logger(configure(a.log_dir, ["csv"]))
     t0 = time.perf_counter()
     model.learn(total_timesteps=a.steps)
     learn_s = time.perf_counter() - t0

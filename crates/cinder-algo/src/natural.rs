@@ -15,15 +15,23 @@ use crate::family::{ActionFamily, AgentPolicy, FisherPolicy, FvpKind};
 use crate::value::{ValueFitConfig, ValueFitter};
 
 /// TRPO hyperparameters; names and defaults as sb3-contrib's `TRPO`.
+///
+/// The KL is the KL divergence between the two policies' action distributions (for a
+/// diagonal Gaussian, summed over action dimensions), averaged over the batch: Schulman et
+/// al.'s, pytorch-trpo's and Spinning Up's. sb3-contrib instead averages a Gaussian's KL over
+/// the action dimensions too, so with d continuous actions its `target_kl` δ and
+/// `cg_damping` λ are this config's `d·δ` and `d·λ` (the same step; for one action or a
+/// discrete one the numbers agree). The MuJoCo presets convert rl-zoo's values this way.
 #[derive(Config, Debug, PartialEq)]
 pub struct TrpoConfig {
-    /// KL radius δ: the line search accepts a step only if the mean KL is at most this.
+    /// KL radius δ: the line search accepts a step only if the mean KL(π_old ‖ π_new) is at
+    /// most this.
     #[config(default = 0.01)]
     pub target_kl: f64,
     /// Conjugate-gradient iterations.
     #[config(default = 15)]
     pub cg_max_steps: usize,
-    /// Damping λ added to the Fisher matrix.
+    /// Damping λ added to the Fisher matrix (of the summed KL; see the type's docs).
     #[config(default = 0.1)]
     pub cg_damping: f64,
     /// Step shrink factor of the backtracking line search.

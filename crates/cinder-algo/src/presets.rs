@@ -79,15 +79,19 @@ pub fn preset(env_id: &str, algo: &str) -> Option<TrainConfig> {
                 .with_total_timesteps(200_000)
         }
         // MuJoCo locomotion, TRPO: rl-zoo's tuned values (normalised observations and
-        // rewards, 2 × 1024 steps, 25 CG steps, 20 critic epochs of 128).
+        // rewards, 2 × 1024 steps, 25 CG steps, 20 critic epochs of 128). rl-zoo tuned them
+        // on sb3-contrib, whose Gaussian KL is the mean over the d action dimensions, not
+        // their sum: its `target_kl` δ and `cg_damping` λ are cinder's d·δ and d·λ (the
+        // same step, tests/trainer.rs::trpo_step_equals_sb3_contrib_s_on_recorded_data).
         (m, AlgoConfig::Trpo(_)) if MUJOCO.contains(&m) => {
-            let mut algo = TrpoConfig::new()
+            let d = mujoco_action_dim(m) as f64;
+            let sb3_target_kl = if m == "HalfCheetah" { 0.04 } else { 0.01 };
+            let algo = TrpoConfig::new()
+                .with_target_kl(sb3_target_kl * d)
+                .with_cg_damping(0.1 * d)
                 .with_batch_size(128)
                 .with_cg_max_steps(25)
                 .with_n_critic_updates(20);
-            if m == "HalfCheetah" {
-                algo = algo.with_target_kl(0.04);
-            }
             new(AlgoConfig::Trpo(algo))
                 .with_num_envs(2)
                 .with_n_steps(1024)
@@ -108,6 +112,18 @@ pub fn preset(env_id: &str, algo: &str) -> Option<TrainConfig> {
             .with_total_timesteps(1_000_000),
         (_, a) => new(a),
     })
+}
+
+/// The action dimension of Gymnasium's MuJoCo task `name` (any version).
+fn mujoco_action_dim(name: &str) -> usize {
+    match name {
+        "Hopper" => 3,
+        "HalfCheetah" | "Walker2d" => 6,
+        "Ant" => 8,
+        "Swimmer" | "Reacher" => 2,
+        "Humanoid" => 17,
+        _ => 1, // InvertedPendulum, InvertedDoublePendulum
+    }
 }
 
 /// Gymnasium's MuJoCo locomotion tasks (any version).

@@ -291,3 +291,143 @@ fn a_cg_breakdown_after_good_iterations_is_not_a_skip() {
         assert_eq!(before, after);
     }
 }
+
+/// One recorded sb3-contrib TRPO step (`scripts/sb3_trpo_step.py`): the batch, the policy
+/// before and after, SB3's settings and the KL it reported.
+#[derive(serde::Deserialize)]
+struct Sb3Step {
+    obs_dim: usize,
+    act_dim: usize,
+    hidden: Vec<usize>,
+    samples: usize,
+    sb3_target_kl: f64,
+    sb3_cg_damping: f64,
+    cg_max_steps: usize,
+    sb3_kl: f64,
+    line_search_success: bool,
+    obs: Vec<f32>,
+    actions: Vec<f32>,
+    old_log_probs: Vec<f32>,
+    advantages: Vec<f32>,
+    params_before: Vec<f32>,
+    params_after: Vec<f32>,
+}
+
+/// The step that `config` takes from the recorded policy on the recorded batch, SB3's step,
+/// the update's stats and the mean KL(π_new ‖ π_old) (the direction sb3-contrib reports).
+fn step_on_sb3_fixture(
+    fixture: &Sb3Step,
+    config: &TrpoConfig,
+) -> (Vec<f32>, Vec<f32>, cinder_algo::UpdateStats, f64) {
+    let device = Default::default();
+    let (d, a, m) = (fixture.obs_dim, fixture.act_dim, fixture.samples);
+    let policy = GaussianMlpPolicyConfig::new(d, a)
+        .with_hidden(fixture.hidden.clone())
+        .init::<B>(0, &device)
+        .unwrap();
+    // SB3's parameters arrive in cinder's order: each layer's [in, out] weight, its bias,
+    // the mean head, then log σ.
+    let shapes: Vec<Vec<usize>> = flat::named_shapes(&policy)
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    let (h0, h1) = (fixture.hidden[0], fixture.hidden[1]);
+    let expected = [
+        vec![d, h0],
+        vec![h0],
+        vec![h0, h1],
+        vec![h1],
+        vec![h1, a],
+        vec![a],
+        vec![a],
+    ];
+    assert_eq!(shapes, expected);
+    let vec1 =
+        |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
+    let policy = flat::load(policy, vec1(&fixture.params_before)).unwrap();
+    let batch = policy_batch(
+        Tensor::from_data(TensorData::new(fixture.obs.clone(), [m, d]), &device),
+        Tensor::from_data(TensorData::new(fixture.actions.clone(), [m, a]), &device),
+        vec1(&fixture.old_log_probs),
+        vec1(&fixture.advantages),
+    );
+    let trpo = NaturalGradient::<B>::trpo(config).unwrap();
+    let old = policy.valid().distribution(batch.obs.clone().inner());
+    let (after, stats) = trpo.policy_step(policy, &batch).unwrap();
+    let new = after.valid().distribution(batch.obs.clone().inner());
+    let reverse_kl = f64::from(new.kl(&old).mean().into_scalar());
+    let after: Vec<f32> = flat::flatten(&after.valid()).into_data().to_vec().unwrap();
+    let diff = |to: &[f32]| -> Vec<f32> {
+        to.iter()
+            .zip(&fixture.params_before)
+            .map(|(x, y)| x - y)
+            .collect()
+    };
+    (diff(&after), diff(&fixture.params_after), stats, reverse_kl)
+}
+
+fn norm(v: &[f32]) -> f64 {
+    v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt()
+}
+
+fn relative_error(x: &[f32], reference: &[f32]) -> f64 {
+    let d: Vec<f32> = x.iter().zip(reference).map(|(a, b)| a - b).collect();
+    norm(&d) / norm(reference)
+}
+
+/// sb3-contrib's TRPO averages the Gaussian KL over action dimensions; cinder's KL is the
+/// KL between the policies (summed over dimensions, as in Schulman et al. and Spinning Up).
+/// So sb3-contrib's step with `target_kl` δ and `cg_damping` λ is cinder's step with d·δ and
+/// d·λ (d = action dimension): its Fisher is F/d, its radius δ on KL/d. On a step recorded
+/// from sb3-contrib itself, cinder with the converted values takes the same step; with the
+/// raw values a much shorter one, which is what made cinder's MuJoCo presets (rl-zoo values,
+/// tuned on sb3-contrib) far more cautious than rl-zoo's runs.
+#[test]
+fn trpo_step_equals_sb3_contrib_s_on_recorded_data() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sb3_trpo_step.json"),
+    )
+    .unwrap();
+    let fixture: Sb3Step = serde_json::from_str(&text).unwrap();
+    assert!(fixture.line_search_success);
+    let d = fixture.act_dim as f64;
+    let base = TrpoConfig::new().with_cg_max_steps(fixture.cg_max_steps);
+
+    let converted = base
+        .clone()
+        .with_target_kl(fixture.sb3_target_kl * d)
+        .with_cg_damping(fixture.sb3_cg_damping * d);
+    let (step, sb3_step, stats, kl) = step_on_sb3_fixture(&fixture, &converted);
+    assert_eq!(stats.backtracks, Some(0), "{stats:?}");
+    let err = relative_error(&step, &sb3_step);
+    assert!(
+        err < 2e-3,
+        "relative difference to sb3-contrib's step {err}"
+    );
+    assert!(
+        (kl / (fixture.sb3_kl * d) - 1.0).abs() < 2e-3,
+        "KL {kl} vs sb3-contrib's {} × {d}",
+        fixture.sb3_kl
+    );
+
+    // rl-zoo's MuJoCo values (tuned on sb3-contrib) arrive converted in the presets.
+    for (id, d, sb3_target_kl) in [("Ant-v5", 8.0, 0.01), ("HalfCheetah-v5", 6.0, 0.04)] {
+        let AlgoConfig::Trpo(c) = preset(id, "trpo").unwrap().algo else {
+            unreachable!()
+        };
+        assert_eq!(
+            (c.target_kl, c.cg_damping),
+            (sb3_target_kl * d, 0.1 * d),
+            "{id}"
+        );
+    }
+
+    // Read literally, the same numbers give a much shorter step (0.63 of SB3's here: 1/√d
+    // from the radius, less damping makes up some of it).
+    let literal = base
+        .with_target_kl(fixture.sb3_target_kl)
+        .with_cg_damping(fixture.sb3_cg_damping);
+    let (short, _, stats, _) = step_on_sb3_fixture(&fixture, &literal);
+    let ratio = norm(&short) / norm(&sb3_step);
+    assert!(ratio < 0.7, "step length ratio {ratio}, {stats:?}");
+}
