@@ -10,7 +10,7 @@
 //!   VPG), each `update(policy, value, &batch) → (policy, value, UpdateStats)`; the critic fit
 //!   is [`ValueFitter`];
 //! - [`Trainer`] runs the loop with evaluation, [`Callback`]s, CleanRL-named [`Metrics`]
-//!   (CSV + JSONL) and checkpoints that resume exactly; [`MlpAgent`] picks the built-in MLP
+//!   (CSV, JSONL and a TensorBoard event file, [`tensorboard`]) and checkpoints that resume exactly; [`MlpAgent`] picks the built-in MLP
 //!   policy for the env's action space;
 //! - [`Lockstep`] steps K TRPO/NPG runs (seeds or configurations) together, their Fisher
 //!   solves batched into one stacked operator and one CG loop.
@@ -41,6 +41,7 @@ pub mod natural;
 pub mod pg;
 pub mod presets;
 pub mod rollout;
+pub mod tensorboard;
 pub mod trainer;
 pub mod value;
 

@@ -1,4 +1,5 @@
-//! Per-update metrics with CleanRL's names, written as CSV and JSON Lines.
+//! Per-update metrics with CleanRL's names, written as CSV, JSON Lines and a TensorBoard
+//! event file.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AlgoError, Result};
+use crate::tensorboard::{CONFIG_TAG, EventWriter};
 
 /// Every column of `metrics.csv`, in order. A metric that does not apply to the algorithm (or
 /// to this update) is an empty cell in the CSV and absent from the JSON line.
@@ -86,19 +88,24 @@ impl Metrics {
     }
 }
 
-/// Appends rows to `metrics.csv` and `metrics.jsonl` in a run folder.
+/// Appends rows to `metrics.csv`, `metrics.jsonl` and a TensorBoard event file
+/// (`events.out.tfevents.*`: every metric at `global_step`, under its CleanRL name) in a run
+/// folder.
 #[derive(Debug)]
 pub struct MetricsWriter {
     csv: File,
     jsonl: File,
     csv_path: PathBuf,
+    events: EventWriter,
+    start_step: u64,
 }
 
 impl MetricsWriter {
-    /// Creates both files in `dir`, or — when resuming after update `keep_through` — keeps
+    /// Creates the files in `dir`, or — when resuming after update `keep_through` — keeps
     /// their rows up to that update and drops later ones (they belong to the abandoned
-    /// continuation). The kept rows are written to temporary files that replace the old ones
-    /// by rename, so a crash at any moment leaves either the old or the new history.
+    /// continuation; in the event file, the events after that update's `global_step`). The
+    /// kept rows are written to temporary files that replace the old ones by rename, so a
+    /// crash at any moment leaves either the old or the new history.
     ///
     /// # Errors
     /// If the files cannot be written.
@@ -128,6 +135,14 @@ impl MetricsWriter {
             csv_text.push_str(&line);
             csv_text.push('\n');
         }
+        // The event file keeps what the JSON lines keep: up to the last kept row's step.
+        let start_step = json_rows
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v.get("global_step").and_then(|s| s.as_u64()))
+            .max()
+            .unwrap_or(0);
+        let events = EventWriter::open(dir, keep_through.map(|_| start_step))?;
         let mut json_text = String::new();
         for line in json_rows {
             json_text.push_str(&line);
@@ -145,7 +160,25 @@ impl MetricsWriter {
             csv: append(&csv_path)?,
             jsonl: append(&jsonl_path)?,
             csv_path,
+            events,
+            start_step,
         })
+    }
+
+    /// Logs the resolved config as a Markdown table (`param | value`, nested fields
+    /// dotted, as CleanRL's `hyperparameters` text) in the event file, at the step the
+    /// writer starts from (0, or the resumed update's `global_step`).
+    ///
+    /// # Errors
+    /// If writing fails.
+    pub fn write_config(&mut self, config: &serde_json::Value) -> Result<()> {
+        let mut rows = Vec::new();
+        flatten_json("", config, &mut rows);
+        let mut text = String::from("|param|value|\n|-|-|\n");
+        for (k, v) in rows {
+            text.push_str(&format!("|{k}|{}|\n", v.replace('|', "\\|")));
+        }
+        self.events.text(self.start_step, CONFIG_TAG, &text)
     }
 
     /// Forces the rows written so far to disk (before a checkpoint that counts on them).
@@ -156,10 +189,11 @@ impl MetricsWriter {
         self.csv
             .sync_data()
             .and_then(|_| self.jsonl.sync_data())
-            .map_err(|e| AlgoError::io(&self.csv_path, e))
+            .map_err(|e| AlgoError::io(&self.csv_path, e))?;
+        self.events.sync()
     }
 
-    /// Appends one row to both files.
+    /// Appends one row to the files (to the event file at the row's `global_step`).
     ///
     /// # Errors
     /// If writing fails.
@@ -196,7 +230,31 @@ impl MetricsWriter {
             .map_err(|e| AlgoError::io(&self.csv_path, e))?;
         self.jsonl
             .flush()
-            .map_err(|e| AlgoError::io(&self.csv_path, e))
+            .map_err(|e| AlgoError::io(&self.csv_path, e))?;
+        let step = row.get("global_step").unwrap_or(0.0) as u64;
+        let scalars: Vec<(&str, f64)> = COLUMNS[1..]
+            .iter()
+            .filter_map(|c| row.get(c).map(|v| (*c, v)))
+            .collect();
+        self.events.scalars(step, &scalars)
+    }
+}
+
+/// `(dotted path, value)` for each leaf of a JSON value, in order.
+fn flatten_json(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::Object(map) if !map.is_empty() => {
+            for (k, x) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten_json(&key, x, out);
+            }
+        }
+        serde_json::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
     }
 }
 

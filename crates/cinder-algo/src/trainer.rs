@@ -341,7 +341,9 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         let metrics = match run_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| AlgoError::io(dir, e))?;
-                Some(MetricsWriter::open(dir, None)?)
+                let mut m = MetricsWriter::open(dir, None)?;
+                m.write_config(&config_json(&config)?)?;
+                Some(m)
             }
             None => None,
         };
@@ -400,7 +402,9 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         }
         trainer.run_dir = run_dir.map(Path::to_path_buf);
         if let Some(dir) = run_dir {
-            trainer.metrics = Some(MetricsWriter::open(dir, Some(state.update))?);
+            let mut m = MetricsWriter::open(dir, Some(state.update))?;
+            m.write_config(&config_json(&trainer.config)?)?;
+            trainer.metrics = Some(m);
             let in_run = dir
                 .join("checkpoints")
                 .join(format!("update_{:06}", state.update));
@@ -1389,4 +1393,10 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<PathBuf> {
 
 fn host<B: burn::tensor::backend::Backend>(t: Tensor<B, 1>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()
+}
+
+/// The config as JSON, for the event file's hyperparameter text.
+fn config_json(config: &TrainConfig) -> Result<serde_json::Value> {
+    serde_json::to_value(config)
+        .map_err(|e| AlgoError::Config(format!("the config cannot be written as JSON: {e}")))
 }

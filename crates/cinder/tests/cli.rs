@@ -688,3 +688,160 @@ fn every_algorithm_resumes_exactly_from_every_checkpoint() {
     }
     let _ = std::fs::remove_dir_all(&cwd);
 }
+
+/// The venv's Python (`bash scripts/setup_python.sh`, which the README test command runs),
+/// or `CINDER_TEST_PYTHON`.
+fn test_python() -> PathBuf {
+    let python = std::env::var_os("CINDER_TEST_PYTHON").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"),
+        PathBuf::from,
+    );
+    assert!(
+        python.exists(),
+        "{} is missing: run `bash scripts/setup_python.sh` (or the README's test command)",
+        python.display()
+    );
+    python
+}
+
+/// The run folder's event files as TensorBoard's own reader sees them
+/// (`scripts/read_tfevents.py`).
+fn tensorboard_events(dir: &Path) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/read_tfevents.py");
+    let out = Command::new(test_python())
+        .arg(script)
+        .arg(dir)
+        .output()
+        .expect("python runs");
+    serde_json::from_str(&ok(&out)).unwrap()
+}
+
+/// The run's metrics rows.
+fn metrics_rows(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The events TensorBoard read hold every number of `rows` at its row's step, with exactly
+/// its value as float32, each once, and nothing else; the config text at step 0 and, after a
+/// resume, at the resumed step.
+fn check_events(events: &serde_json::Value, rows: &[serde_json::Value], resumed_at: Option<u64>) {
+    assert_eq!(events["files"].as_array().unwrap().len(), 1, "{events}");
+    assert_eq!(events["file_version"], serde_json::json!(["brain.Event:2"]));
+    let scalars = events["scalars"].as_object().unwrap();
+    let mut expected = 0;
+    for row in rows {
+        let step = row["global_step"].as_u64().unwrap();
+        for (tag, v) in row.as_object().unwrap() {
+            let Some(v) = v.as_f64() else { continue };
+            if tag == "global_step" {
+                continue;
+            }
+            expected += 1;
+            let at: Vec<f64> = scalars[tag]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p[0].as_u64() == Some(step))
+                .map(|p| p[1].as_f64().unwrap())
+                .collect();
+            assert_eq!(at, vec![f64::from(v as f32)], "{tag} at step {step}");
+        }
+    }
+    let total: usize = scalars.values().map(|s| s.as_array().unwrap().len()).sum();
+    assert_eq!(total, expected, "an event without its metrics row");
+    for tag in [
+        "charts/episodic_return",
+        "losses/value_loss",
+        "eval/mean_return",
+    ] {
+        assert!(scalars.contains_key(tag), "{tag}");
+    }
+    let text = events["text"]["hyperparameters"].as_array().unwrap();
+    let steps: Vec<u64> = text.iter().map(|t| t[0].as_u64().unwrap()).collect();
+    let mut want = vec![0];
+    want.extend(resumed_at);
+    assert_eq!(steps, want);
+    for t in text {
+        let table = t[1].as_str().unwrap();
+        assert!(table.starts_with("|param|value|\n|-|-|\n"), "{table}");
+        for line in [
+            "|env_id|Pendulum-v1|",
+            "|algo.Ppo.clip_range|0.2|",
+            "|n_steps|64|",
+        ] {
+            assert!(table.contains(line), "{line} in {table}");
+        }
+    }
+}
+
+/// TensorBoard (its own reader, `scripts/read_tfevents.py`) reads every metric of
+/// `metrics.jsonl` at its `global_step`, under its CleanRL name, with exactly its value, each
+/// step once: after a write cut short at the end of the file (a killed run) and after a
+/// resume from an earlier checkpoint. The resolved config is the `hyperparameters` text.
+#[test]
+fn tensorboard_reads_every_metric_at_its_step_through_a_kill_and_a_resume() {
+    let cwd = scratch("tensorboard");
+    let updates = 4u64;
+    let steps = (updates * 2 * 64).to_string();
+    let args = [
+        "train",
+        "--env",
+        "Pendulum-v1",
+        "--algo",
+        "ppo",
+        "--steps",
+        &steps,
+        "--num-envs",
+        "2",
+        "--set",
+        "n_steps=64",
+        "--set",
+        "batch_size=64",
+        "--set",
+        "checkpoint_interval=1",
+        "--set",
+        "eval_interval=2",
+        "--set",
+        "eval_episodes=2",
+        "--quiet",
+        "--out",
+        "tb",
+    ];
+    ok(&cinder(&args, &cwd));
+    let dir = cwd.join("tb");
+    let rows = metrics_rows(&dir);
+    assert_eq!(rows.len(), updates as usize);
+
+    // A write cut short by a kill: TensorBoard reads up to the last whole event.
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents.")
+        })
+        .expect("an event file in the run folder");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    bytes.extend_from_within(n - 40..n - 20);
+    std::fs::write(&file, &bytes).unwrap();
+    check_events(&tensorboard_events(&dir), &rows, None);
+
+    // Resume from update 2: updates 3 and 4 are logged once more, not twice.
+    for later in 3..=updates {
+        std::fs::remove_dir_all(dir.join(format!("checkpoints/update_{later:06}"))).unwrap();
+    }
+    std::fs::remove_file(dir.join("summary.json")).unwrap();
+    ok(&cinder(&["train", "--resume", "tb", "--quiet"], &cwd));
+    let resumed = metrics_rows(&dir);
+    assert_eq!(resumed.len(), updates as usize);
+    let at = rows[1]["global_step"].as_u64();
+    check_events(&tensorboard_events(&dir), &resumed, at);
+    let _ = std::fs::remove_dir_all(&cwd);
+}
