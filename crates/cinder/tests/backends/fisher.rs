@@ -314,7 +314,11 @@ fn tanh_is_safe_for_large_inputs<B: Backend>(device: &B::Device) {
     let w0 = host(policy.mlp.layers[0].weight.val())[0];
     let b0 = host(policy.mlp.layers[0].bias.val())[0];
     let obs: Vec<f64> = (0..p.batch)
-        .flat_map(|i| [(zs[i % zs.len()] - b0) / w0, 0.0, 0.0])
+        .flat_map(|i| {
+            let mut row = vec![0.0; p.obs_dim];
+            row[0] = (zs[i % zs.len()] - b0) / w0;
+            row
+        })
         .collect();
     let obs = tensor::<B, 2>(&obs, [p.batch, p.obs_dim], device);
     let dense = cinder::fisher::dense::fisher_matrix(&policy, obs.clone());
