@@ -444,6 +444,40 @@ fn run_outcome(
     (state, rows, eval)
 }
 
+/// `cinder train` arguments for a short PPO Pendulum-v1 run: `updates` updates of 2 envs ×
+/// 64 steps, a checkpoint after each, 2 evaluation episodes, `--quiet`, the extra `--set`
+/// values, into `out`.
+fn pendulum_ppo_args(updates: u64, sets: &[&str], out: &str) -> Vec<String> {
+    let steps = (updates * 2 * 64).to_string();
+    let mut args: Vec<String> = [
+        "train",
+        "--env",
+        "Pendulum-v1",
+        "--algo",
+        "ppo",
+        "--steps",
+        &steps,
+        "--num-envs",
+        "2",
+        "--set",
+        "n_steps=64",
+        "--set",
+        "batch_size=64",
+        "--set",
+        "checkpoint_interval=1",
+        "--set",
+        "eval_episodes=2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for set in sets {
+        args.extend(["--set".to_string(), set.to_string()]);
+    }
+    args.extend(["--quiet", "--out", out].map(String::from));
+    args
+}
+
 /// SIGKILL at many moments — inside checkpoint writes too (one after every update) — and
 /// `--resume` after each: the finished run equals one never interrupted (final checkpoint byte
 /// for byte, every metrics row), and every folder a kill left behind could be resumed.
@@ -453,37 +487,12 @@ fn a_run_killed_at_any_moment_resumes_to_the_same_result() {
     use std::time::{Duration, Instant};
     let cwd = scratch("kill");
     let updates = 24u64;
-    let steps = (updates * 2 * 64).to_string();
-    let train = |out: &str| -> Vec<String> {
-        [
-            "train",
-            "--env",
-            "Pendulum-v1",
-            "--algo",
-            "ppo",
-            "--steps",
-            &steps,
-            "--num-envs",
-            "2",
-            "--set",
-            "n_steps=64",
-            "--set",
-            "batch_size=64",
-            "--set",
-            "checkpoint_interval=1",
-            "--set",
-            "normalize_observation=true",
-            "--set",
-            "normalize_reward=true",
-            "--set",
-            "eval_episodes=2",
-            "--quiet",
-            "--out",
+    let train = |out: &str| {
+        pendulum_ppo_args(
+            updates,
+            &["normalize_observation=true", "normalize_reward=true"],
             out,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+        )
     };
     let whole = train("whole");
     let args: Vec<&str> = whole.iter().map(String::as_str).collect();
@@ -786,31 +795,8 @@ fn check_events(events: &serde_json::Value, rows: &[serde_json::Value], resumed_
 fn tensorboard_reads_every_metric_at_its_step_through_a_kill_and_a_resume() {
     let cwd = scratch("tensorboard");
     let updates = 4u64;
-    let steps = (updates * 2 * 64).to_string();
-    let args = [
-        "train",
-        "--env",
-        "Pendulum-v1",
-        "--algo",
-        "ppo",
-        "--steps",
-        &steps,
-        "--num-envs",
-        "2",
-        "--set",
-        "n_steps=64",
-        "--set",
-        "batch_size=64",
-        "--set",
-        "checkpoint_interval=1",
-        "--set",
-        "eval_interval=2",
-        "--set",
-        "eval_episodes=2",
-        "--quiet",
-        "--out",
-        "tb",
-    ];
+    let args = pendulum_ppo_args(updates, &["eval_interval=2"], "tb");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ok(&cinder(&args, &cwd));
     let dir = cwd.join("tb");
     let rows = metrics_rows(&dir);
