@@ -4,7 +4,7 @@
 use burn::config::Config;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData, Transaction};
 use cinder_env::ActionBuffer;
 use cinder_fisher::{
     DoubleBackprop, FisherVectorProduct, FvpConfig, GaussNewton, SecondOrderPolicy,
@@ -18,8 +18,19 @@ use crate::error::{AlgoError, Result};
 
 /// The actions of a distribution family as device tensors, to and from host buffers.
 pub trait ActionFamily: DistributionFamily {
-    /// Host copy of a batch of actions.
-    fn to_host<B: Backend>(actions: &Actions<Self, B>) -> ActionBuffer;
+    /// Host copy of a batch of actions (one read-back).
+    fn to_host<B: Backend>(actions: &Actions<Self, B>) -> ActionBuffer {
+        let data = Self::register(Transaction::default(), actions.clone()).execute();
+        Self::from_data(data.into_iter().next().expect("one tensor was registered"))
+    }
+
+    /// Adds a batch of actions to a read-back [`Transaction`], so that they cross to the host
+    /// with other tensors in one transfer.
+    fn register<B: Backend>(tx: Transaction<B>, actions: Actions<Self, B>) -> Transaction<B>;
+
+    /// The host buffer of actions a [`Transaction`] read back (see
+    /// [`register`](Self::register)).
+    fn from_data(data: TensorData) -> ActionBuffer;
 
     /// `rows` actions from a host buffer.
     ///
@@ -48,8 +59,12 @@ pub trait ActionFamily: DistributionFamily {
 pub type Actions<F, B> = <Dist<F, B> as ActionDistribution<B>>::Actions;
 
 impl ActionFamily for GaussianFamily {
-    fn to_host<B: Backend>(actions: &Tensor<B, 2>) -> ActionBuffer {
-        ActionBuffer::Continuous(actions.clone().into_data().iter::<f32>().collect())
+    fn register<B: Backend>(tx: Transaction<B>, actions: Tensor<B, 2>) -> Transaction<B> {
+        tx.register(actions)
+    }
+
+    fn from_data(data: TensorData) -> ActionBuffer {
+        ActionBuffer::Continuous(data.iter::<f32>().collect())
     }
 
     fn from_host<B: Backend>(
@@ -84,8 +99,12 @@ impl ActionFamily for GaussianFamily {
 }
 
 impl ActionFamily for CategoricalFamily {
-    fn to_host<B: Backend>(actions: &Tensor<B, 1, Int>) -> ActionBuffer {
-        ActionBuffer::Discrete(actions.clone().into_data().iter::<i64>().collect())
+    fn register<B: Backend>(tx: Transaction<B>, actions: Tensor<B, 1, Int>) -> Transaction<B> {
+        tx.register(actions)
+    }
+
+    fn from_data(data: TensorData) -> ActionBuffer {
+        ActionBuffer::Discrete(data.iter::<i64>().collect())
     }
 
     fn from_host<B: Backend>(

@@ -10,8 +10,10 @@
 //!   VPG), each `update(policy, value, &batch) → (policy, value, UpdateStats)`; the critic fit
 //!   is [`ValueFitter`];
 //! - [`Trainer`] runs the loop with evaluation, [`Callback`]s, CleanRL-named [`Metrics`]
-//!   (CSV, JSONL and a TensorBoard event file, [`tensorboard`]) and checkpoints that resume exactly; [`MlpAgent`] picks the built-in MLP
-//!   policy for the env's action space;
+//!   (CSV, JSONL and a TensorBoard event file, [`tensorboard`]) and checkpoints that resume
+//!   exactly; [`MlpAgent`] picks the built-in MLP policy for the env's action space;
+//! - an [`Actor`] acts on copies of the networks elsewhere: [`HostActor`] keeps rollouts and
+//!   evaluations on the CPU while the learner runs on a GPU;
 //! - [`Lockstep`] steps K TRPO/NPG runs (seeds or configurations) together, their Fisher
 //!   solves batched into one stacked operator and one CG loop.
 //!
@@ -29,6 +31,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod actor;
 pub mod batch;
 pub mod config;
 mod error;
@@ -45,6 +48,7 @@ pub mod tensorboard;
 pub mod trainer;
 pub mod value;
 
+pub use actor::{Actor, HostActor};
 pub use batch::{Batch, UpdateStats};
 pub use config::{AlgoConfig, TrainConfig};
 pub use error::{AlgoError, Result};

@@ -6,7 +6,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, Transaction};
 use cinder_cg::{CgConfig, conjugate_gradient};
 use cinder_fisher::FvpConfig;
-use cinder_policy::{ActionDistribution, DistributionFamily, Policy, ValueMlp, flat};
+use cinder_policy::{ActionDistribution, DistributionFamily, ValueMlp, flat};
 use rand::Rng;
 
 use crate::batch::{Batch, UpdateStats, normalize, read_scalars};
@@ -425,8 +425,9 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
         let full_step = solved.x.mul_scalar(step_size);
         let theta_old = flat::flatten(&policy.valid());
         let frozen = policy.clone().no_grad();
-        // Mean KL(π_old ‖ π_θ), surrogate and approx-KL estimate at θ_old + coef · step.
-        let evaluate = |coef: f64| -> Result<[f64; 3]> {
+        // Mean KL(π_old ‖ π_θ), surrogate, approx-KL estimate and (Gaussian) mean σ at
+        // θ_old + coef · step, added to a read-back transaction (nothing is read here).
+        let candidate = |tx: Transaction<B::InnerBackend>, coef: f64| {
             let theta = theta_old.clone() + full_step.clone().mul_scalar(coef);
             let candidate = flat::load(frozen.clone(), Tensor::from_inner(theta))?;
             let dist = candidate.distribution(batch.obs.clone());
@@ -435,34 +436,57 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
             let ratio = log_ratio.clone().exp();
             let surr = (ratio.clone() * adv.clone()).mean();
             let approx_kl = (ratio.sub_scalar(1.0) - log_ratio).mean();
-            let v: Vec<f64> = read_scalars(
-                Transaction::default()
-                    .register(kl.inner())
+            let std = P::Family::mean_std(&dist).unwrap_or_else(|| kl.clone());
+            Ok::<_, AlgoError>(
+                tx.register(kl.inner())
                     .register(surr.inner())
-                    .register(approx_kl.inner()),
-            );
-            Ok([v[0], v[1], v[2]])
+                    .register(approx_kl.inner())
+                    .register(std.inner()),
+            )
+        };
+        // Candidates `range` in one read-back: [kl, surrogate, approx_kl, σ] per candidate.
+        let evaluate = |coefs: &[f64]| -> Result<Vec<[f64; 4]>> {
+            let mut tx = Transaction::default();
+            for &c in coefs {
+                tx = candidate(tx, c)?;
+            }
+            let v = read_scalars(tx);
+            Ok(v.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
         };
         let accepted = match s.line_search {
             None => {
-                let [kl, _, approx_kl] = evaluate(1.0)?;
-                (kl.is_finite() && approx_kl.is_finite()).then_some((1.0, kl, approx_kl))
+                let [kl, _, approx_kl, sigma] = evaluate(&[1.0])?[0];
+                (kl.is_finite() && approx_kl.is_finite()).then_some((1.0, kl, approx_kl, sigma))
             }
             Some((shrink, tries)) => {
+                // The backtracking search accepts the first coefficient shrinkᶦ whose KL is
+                // within the radius and whose surrogate improves. It is evaluated in at most
+                // two read-backs instead of up to `tries` in sequence: the full step alone
+                // (accepted in most updates, so no extra work), then, if it fails, every
+                // shorter step at once. The first acceptable coefficient of that batch is the
+                // one the sequential search stops at.
+                let coefs: Vec<f64> = (0..tries).map(|i| shrink.powi(i as i32)).collect();
                 let mut found = None;
-                for i in 0..tries {
-                    let coef = shrink.powi(i as i32);
-                    let [kl, surr, approx_kl] = evaluate(coef)?;
-                    if kl <= s.target_kl && surr > surrogate {
-                        stats.backtracks = Some(i);
-                        found = Some((coef, kl, approx_kl));
+                let first = tries.min(1);
+                for (offset, group) in [(0, &coefs[..first]), (first, &coefs[first..])] {
+                    if group.is_empty() {
+                        continue;
+                    }
+                    let results = evaluate(group)?;
+                    if let Some((j, [kl, _, approx_kl, sigma])) = results
+                        .into_iter()
+                        .enumerate()
+                        .find(|(_, [kl, surr, _, _])| *kl <= s.target_kl && *surr > surrogate)
+                    {
+                        stats.backtracks = Some(offset + j);
+                        found = Some((group[j], kl, approx_kl, sigma));
                         break;
                     }
                 }
                 found
             }
         };
-        let Some((coef, kl, approx_kl)) = accepted else {
+        let Some((coef, kl, approx_kl, sigma)) = accepted else {
             if s.line_search.is_some() {
                 stats.backtracks = s.line_search.map(|(_, t)| t);
             } else {
@@ -476,14 +500,7 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
         stats.step_kl = Some(kl);
         stats.approx_kl = approx_kl;
         if std.is_some() {
-            let dist = policy
-                .valid()
-                .distribution(batch.obs.clone().inner().narrow(0, 0, 1));
-            stats.policy_std =
-                <<P::InnerModule as Policy<B::InnerBackend>>::Family as ActionFamily>::mean_std(
-                    &dist,
-                )
-                .map(|t| t.into_scalar_f64());
+            stats.policy_std = Some(sigma);
         }
         Ok((policy, stats))
     }
@@ -512,15 +529,4 @@ pub(crate) struct Solved<B: AutodiffBackend> {
     pub(crate) breakdown: Tensor<B::InnerBackend, 1, burn::tensor::Int>,
     /// CG iterations that succeeded, `[1]`.
     pub(crate) iterations: Tensor<B::InnerBackend, 1, burn::tensor::Int>,
-}
-
-/// A one-element tensor as `f64`.
-trait IntoScalarF64 {
-    fn into_scalar_f64(self) -> f64;
-}
-
-impl<B: burn::tensor::backend::Backend> IntoScalarF64 for Tensor<B, 1> {
-    fn into_scalar_f64(self) -> f64 {
-        self.into_data().iter::<f64>().next().unwrap_or(f64::NAN)
-    }
 }

@@ -5,7 +5,7 @@ use burn::config::Config;
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData, Transaction};
 use cinder_policy::{ActionDistribution, DistributionFamily, ValueMlp, flat};
 use rand::Rng;
@@ -462,15 +462,25 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
         };
         let mb = s.batch_size.min(m);
         let mut order: Vec<i64> = (0..m as i64).collect();
-        let mut last = [0.0f64; 5]; // policy loss, value loss, entropy, approx_kl, clipfrac
-        let mut clipfracs = Vec::new();
+        let mut last = [0.0f64; 4]; // policy loss, value loss, entropy, approx_kl
+        // Summed on the device over the minibatches of an epoch, read once per epoch.
+        let mut nonfinite: Option<Tensor<B::InnerBackend, 1>> = None;
+        let mut clip_sum: Option<Tensor<B::InnerBackend, 1>> = None;
+        #[allow(clippy::type_complexity)]
+        let mut last_tensors: Option<(
+            Tensor<B::InnerBackend, 1>,
+            Tensor<B::InnerBackend, 1>,
+            Tensor<B::InnerBackend, 1>,
+            Option<Tensor<B::InnerBackend, 1>>,
+        )> = None;
+        let mut clip_total = 0.0;
+        let mut clip_batches = 0usize;
         let mut epochs = 0;
         'epochs: for _ in 0..s.n_epochs {
             epochs += 1;
             if mb < m {
                 order.shuffle(rng);
             }
-            let mut epoch_kl = 0.0;
             for chunk in order.chunks(mb) {
                 let idx = Tensor::<B, 1, Int>::from_data(
                     TensorData::new(chunk.to_vec(), [chunk.len()]),
@@ -563,54 +573,90 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
                 if v_loss.is_some() {
                     norm2 = norm2 + flat::gradient(&value, &grads).powi_scalar(2).sum();
                 }
-                let mut tx = Transaction::default()
-                    .register(norm2)
-                    .register(pg_loss.detach().inner())
-                    .register(entropy.detach().inner())
-                    .register(approx_kl.inner());
-                if let Some(v) = &v_loss {
-                    tx = tx.register(v.clone().detach().inner());
-                }
-                if let Some(c) = &clipfrac {
-                    tx = tx.register(c.clone().inner());
-                }
-                let read: Vec<f64> = read_scalars(tx);
-                let norm = read[0].sqrt();
-                if !norm.is_finite() || !read[1].is_finite() {
-                    return Ok(Err(format!(
-                        "non-finite loss ({}) or gradient norm ({norm})",
-                        read[1]
-                    )));
-                }
-                let scale = match s.max_grad_norm {
-                    Some(max) if norm > max => max / (norm + 1e-6),
-                    _ => 1.0,
-                };
+                // Global grad-norm clipping decided on the device, as PyTorch's
+                // `clip_grad_norm_` does it: every gradient times min(1, max / (‖g‖ + 1e-6)).
+                let scale = s.max_grad_norm.map(|max| {
+                    norm2
+                        .clone()
+                        .sqrt()
+                        .add_scalar(1e-6)
+                        .recip()
+                        .mul_scalar(max)
+                        .clamp_max(1.0)
+                });
+                let pg_detached = pg_loss.detach().inner();
+                let bad = norm2.is_finite().bool_not().float()
+                    + pg_detached.clone().is_finite().bool_not().float();
+                nonfinite = Some(match nonfinite {
+                    Some(n) => n + bad,
+                    None => bad,
+                });
                 let g_pi = scale_grads(
                     GradientsParams::from_module(&mut grads, &policy),
                     &policy,
-                    scale,
+                    scale.as_ref(),
                 );
                 policy = self.policy_optim.step(lr, policy, g_pi);
-                let mut k = 4;
-                last[0] = read[1];
-                last[2] = read[2];
-                last[3] = read[3];
-                epoch_kl = read[3];
                 if v_loss.is_some() {
                     let g_v = scale_grads(
                         GradientsParams::from_module(&mut grads, &value),
                         &value,
-                        scale,
+                        scale.as_ref(),
                     );
                     value = self.value_optim.step(lr, value, g_v);
-                    last[1] = read[k];
-                    k += 1;
                 }
-                if clipfrac.is_some() {
-                    last[4] = read[k];
-                    clipfracs.push(read[k]);
+                if let Some(c) = clipfrac {
+                    let c = c.inner();
+                    clip_sum = Some(match clip_sum {
+                        Some(sum) => sum + c,
+                        None => c,
+                    });
+                    clip_batches += 1;
                 }
+                last_tensors = Some((
+                    pg_detached,
+                    entropy.detach().inner(),
+                    approx_kl.inner(),
+                    v_loss.map(|v| v.detach().inner()),
+                ));
+            }
+            // One read-back per epoch: the non-finite count, the last minibatch's losses
+            // (the metrics and the early stop on approx_kl) and the clip fractions' sum.
+            let (Some(bad), Some((pg, ent, kl, v))) = (nonfinite.take(), last_tensors.take())
+            else {
+                continue;
+            };
+            let has_v = v.is_some();
+            let mut tx = Transaction::default()
+                .register(bad)
+                .register(pg)
+                .register(ent)
+                .register(kl);
+            if let Some(v) = v {
+                tx = tx.register(v);
+            }
+            if let Some(c) = clip_sum.take() {
+                tx = tx.register(c);
+            }
+            let read: Vec<f64> = read_scalars(tx);
+            if read[0] != 0.0 {
+                return Ok(Err(format!(
+                    "non-finite loss or gradient norm in epoch {epochs} (policy loss {} at \
+                     its last minibatch)",
+                    read[1]
+                )));
+            }
+            last[0] = read[1];
+            last[2] = read[2];
+            last[3] = read[3];
+            let epoch_kl = read[3];
+            let mut k = 4;
+            if has_v {
+                last[1] = read[k];
+                k += 1;
+            }
+            if let Some(&sum) = read.get(k) {
+                clip_total += sum;
             }
             if let Objective::Clip {
                 target_kl: Some(t), ..
@@ -626,8 +672,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
             value_loss: last[1],
             entropy: last[2],
             approx_kl: last[3],
-            clipfrac: (!clipfracs.is_empty())
-                .then(|| clipfracs.iter().sum::<f64>() / clipfracs.len() as f64),
+            clipfrac: (clip_batches > 0).then(|| clip_total / clip_batches as f64),
             learning_rate: Some(lr),
             epochs: Some(epochs),
             ..UpdateStats::default()
@@ -667,23 +712,25 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
     }
 }
 
-/// Multiplies every gradient of `module` in `grads` by `scale`.
+/// Multiplies every gradient of `module` in `grads` by `scale` (a one-element tensor on the
+/// device; `None` leaves them as they are).
 fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
     mut grads: GradientsParams,
     module: &M,
-    scale: f64,
+    scale: Option<&Tensor<B::InnerBackend, 1>>,
 ) -> GradientsParams {
-    if scale == 1.0 {
+    let Some(scale) = scale else {
         return grads;
-    }
-    struct Scale<'a> {
+    };
+    struct Scale<'a, IB: Backend> {
         grads: &'a mut GradientsParams,
-        scale: f64,
+        scale: &'a Tensor<IB, 1>,
     }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B::InnerBackend> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-                self.grads.register(param.id, g.mul_scalar(self.scale));
+                let s = self.scale.clone().reshape([1; D]);
+                self.grads.register(param.id, g.mul(s));
             }
         }
     }

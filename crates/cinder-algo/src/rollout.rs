@@ -2,7 +2,7 @@
 //! host buffers with everything the updates need (log-probs and values at collection time, the
 //! value of the state each step led to for GAE).
 
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn::tensor::{Tensor, TensorData, Transaction, backend::Backend};
 use cinder_env::{ActionBuffer, Actions, EpisodeRecord, Space, StepBatch, VecEnv};
 use cinder_policy::{ActionDistribution, Policy, ValueMlp};
 
@@ -116,7 +116,8 @@ impl RolloutCollector {
     }
 
     /// Collects `num_steps` steps: per step one forward pass of the policy and of the value
-    /// net on the batch, one read-back, one env step. Actions are sampled with `rng`.
+    /// net on the batch, one read-back (actions, log-probs and values in one transaction),
+    /// one env step. Actions are sampled with `rng`.
     ///
     /// # Errors
     /// Env errors (e.g. a Gymnasium exception), or a policy whose action kind does not match
@@ -162,11 +163,17 @@ impl RolloutCollector {
             let actions = dist.sample(rng);
             let log_probs = dist.log_prob(actions.clone());
             let values = value.forward(obs);
-            let host = P::Family::to_host(&actions);
-            rollout
-                .log_probs
-                .extend(log_probs.into_data().iter::<f32>());
-            rollout.values.extend(values.into_data().iter::<f32>());
+            // One device→host transfer for the actions, log-probs and values.
+            let tx = P::Family::register(Transaction::default(), actions)
+                .register(log_probs)
+                .register(values);
+            let [actions, log_probs, values]: [TensorData; 3] = tx
+                .execute()
+                .try_into()
+                .expect("three tensors were registered");
+            let host = P::Family::from_data(actions);
+            rollout.log_probs.extend(log_probs.iter::<f32>());
+            rollout.values.extend(values.iter::<f32>());
             let step_actions = match (&host, &self.bounds) {
                 (ActionBuffer::Continuous(a), Some((low, high))) => {
                     let dim = low.len();

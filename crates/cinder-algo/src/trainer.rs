@@ -7,7 +7,7 @@ use std::time::Instant;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::Optimizer;
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use cinder_env::wrappers::{NormalizeObservation, NormalizeReward, RecordEpisodeStatistics};
 use cinder_env::{ActionBuffer, EnvState, MakeOptions, Space, StepBatch, VecEnv};
@@ -18,6 +18,7 @@ use cinder_policy::{
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use crate::actor::{Actor, HostActor};
 use crate::batch::{Batch, UpdateStats};
 use crate::config::{AlgoConfig, TrainConfig};
 use crate::error::{AlgoError, Result};
@@ -306,6 +307,11 @@ pub struct Trainer<B: AutodiffBackend, P: AgentPolicy<B>> {
     run_dir: Option<PathBuf>,
     metrics: Option<MetricsWriter>,
     last_eval: Option<EvalResult>,
+    /// Acts on copies of the networks elsewhere (e.g. the host) when set.
+    actor: Option<Box<dyn Actor<B, P>>>,
+    /// The update whose networks the actor holds (`None`: not synced since it was set or
+    /// since a checkpoint was loaded).
+    actor_synced: Option<u64>,
 }
 
 /// Policy steps skipped in a row before the trainer warns (once per streak).
@@ -367,6 +373,8 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             run_dir: run_dir.map(Path::to_path_buf),
             metrics,
             last_eval: None,
+            actor: None,
+            actor_synced: None,
         })
     }
 
@@ -509,6 +517,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         }
         self.policy = flat::require_grad(policy);
         self.value = flat::require_grad(value);
+        self.actor_synced = None;
         self.rng = state.rng.clone();
         self.global_step = state.global_step;
         self.update = state.update;
@@ -570,13 +579,11 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         let mut stats = EnvState::default();
         self.env.save_state(&mut stats)?;
         let mut rng = TrainRng::seed_from_u64(seed);
-        let result = evaluate_policy(
-            &self.policy.valid(),
-            env.as_mut(),
+        let result = self.run_evaluation(
+            Some(env.as_mut()),
             &stats,
             seed,
             (!deterministic).then_some(&mut rng),
-            &self.device,
         )?;
         Ok(EvalResult {
             global_step: self.global_step,
@@ -823,17 +830,71 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     /// One rollout with the current policy; returns it and the seconds it took (in slot 0).
     fn collect(&mut self) -> Result<(Rollout, [f64; 4])> {
         let t = Instant::now();
-        let policy = self.policy.valid();
-        let value = self.value.valid();
-        let rollout = self.collector.collect(
-            self.env.as_mut(),
-            &policy,
-            &value,
-            self.config.n_steps,
-            &mut self.rng,
-            &self.device,
-        )?;
+        self.sync_actor()?;
+        let rollout = match &self.actor {
+            Some(actor) => actor.collect(
+                &mut self.collector,
+                self.env.as_mut(),
+                self.config.n_steps,
+                &mut self.rng,
+            )?,
+            None => self.collector.collect(
+                self.env.as_mut(),
+                &self.policy.valid(),
+                &self.value.valid(),
+                self.config.n_steps,
+                &mut self.rng,
+                &self.device,
+            )?,
+        };
         Ok((rollout, [t.elapsed().as_secs_f64(), 0.0, 0.0, 0.0]))
+    }
+
+    /// Acts on copies of the networks held by `actor` (e.g. a [`HostActor`] on the CPU while
+    /// this trainer learns on a GPU) instead of on the learner's own. The copies are refreshed
+    /// from the learner once per update, before they act; the random numbers drawn are the
+    /// same, so only the float rounding of the two backends differs.
+    ///
+    /// [`HostActor`]: crate::HostActor
+    pub fn set_actor(&mut self, actor: Box<dyn Actor<B, P>>) {
+        self.actor = Some(actor);
+        self.actor_synced = None;
+    }
+
+    /// What acts: `None` for the learner's own networks, else the actor's description.
+    pub fn actor(&self) -> Option<String> {
+        self.actor.as_ref().map(|a| a.describe())
+    }
+
+    /// Gives the actor, if any, the learner's current networks (copied only when an update or
+    /// a checkpoint load changed them since the last copy).
+    fn sync_actor(&mut self) -> Result<()> {
+        if let Some(actor) = &mut self.actor
+            && self.actor_synced != Some(self.update)
+        {
+            actor.sync(&self.policy, &self.value)?;
+            self.actor_synced = Some(self.update);
+        }
+        Ok(())
+    }
+
+    /// Evaluates with the actor when there is one, else on the learner's networks.
+    fn run_evaluation(
+        &mut self,
+        env: Option<&mut dyn VecEnv>,
+        stats: &EnvState,
+        seed: u64,
+        sample: Option<&mut TrainRng>,
+    ) -> Result<EvalResult> {
+        self.sync_actor()?;
+        let env = match env {
+            Some(e) => e,
+            None => self.eval_env.as_mut(),
+        };
+        match &self.actor {
+            Some(actor) => actor.evaluate(env, stats, seed, sample),
+            None => evaluate_policy(&self.policy.valid(), env, stats, seed, sample, &self.device),
+        }
     }
 
     /// Deterministic evaluation (mode actions) of `eval_episodes` episodes on the separate
@@ -844,13 +905,11 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     pub fn evaluate(&mut self) -> Result<EvalResult> {
         let mut stats = EnvState::default();
         self.env.save_state(&mut stats)?;
-        let result = evaluate_policy(
-            &self.policy.valid(),
-            self.eval_env.as_mut(),
+        let result = self.run_evaluation(
+            None,
             &stats,
             self.config.seed.wrapping_add(EVAL_SEED_OFFSET),
             None,
-            &self.device,
         )?;
         let result = EvalResult {
             global_step: self.global_step,
@@ -1133,7 +1192,7 @@ pub fn evaluate_policy<B, P>(
     device: &B::Device,
 ) -> Result<EvalResult>
 where
-    B: burn::tensor::backend::Backend,
+    B: Backend,
     P: Policy<B, Family: ActionFamily>,
 {
     env.load_state(stats)?;
@@ -1197,17 +1256,14 @@ where
 }
 
 /// The built-in MLP policy of a config's env.
-enum BuiltPolicy<B: AutodiffBackend> {
+enum BuiltPolicy<B: Backend> {
     Gaussian(GaussianMlpPolicy<B>),
     Categorical(CategoricalMlpPolicy<B>),
 }
 
 /// Gaussian for a box action space, categorical for a discrete one; weights from
 /// `config.seed`. One env is made to read the spaces.
-fn build_policy<B: AutodiffBackend>(
-    config: &TrainConfig,
-    device: &B::Device,
-) -> Result<BuiltPolicy<B>> {
+fn build_policy<B: Backend>(config: &TrainConfig, device: &B::Device) -> Result<BuiltPolicy<B>> {
     config.validate()?;
     let probe = make_env(config, 1, config.seed)?;
     let obs_dim = obs_dim(probe.observation_space())?;
@@ -1282,6 +1338,43 @@ impl<B: AutodiffBackend> MlpAgent<B> {
                 device,
             )?),
         })
+    }
+
+    /// Acts on a copy of the policy and value net on backend `A` (see
+    /// [`Trainer::set_actor`]): rollouts and evaluations run there, the learner stays on
+    /// `B`. With `A` a CPU backend and `B` a GPU one, each env step costs no kernel launch and
+    /// no device read; the parameters cross once per update.
+    ///
+    /// # Errors
+    /// As [`MlpAgent::new`] (the copy is built from the config).
+    pub fn act_on<A: Backend>(&mut self, device: &A::Device) -> Result<()> {
+        let config = self.config().clone();
+        let value = |obs_dim: usize| {
+            ValueMlpConfig::new(obs_dim)
+                .with_hidden(config.value_hidden.clone())
+                .with_activation(config.activation)
+                .init::<A>(0, device)
+        };
+        match (self, build_policy::<A>(&config, device)?) {
+            (MlpAgent::Gaussian(t), BuiltPolicy::Gaussian(p)) => {
+                let v = value(obs_dim(t.env().observation_space())?)?;
+                t.set_actor(Box::new(HostActor::new(p, v, device)));
+            }
+            (MlpAgent::Categorical(t), BuiltPolicy::Categorical(p)) => {
+                let v = value(obs_dim(t.env().observation_space())?)?;
+                t.set_actor(Box::new(HostActor::new(p, v, device)));
+            }
+            _ => unreachable!("the same config builds the same kind of policy"),
+        }
+        Ok(())
+    }
+
+    /// What acts (see [`Trainer::actor`]).
+    pub fn actor(&self) -> Option<String> {
+        match self {
+            MlpAgent::Gaussian(t) => t.actor(),
+            MlpAgent::Categorical(t) => t.actor(),
+        }
     }
 
     /// See [`Trainer::train`].
@@ -1391,7 +1484,7 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<PathBuf> {
         })
 }
 
-fn host<B: burn::tensor::backend::Backend>(t: Tensor<B, 1>) -> Vec<f32> {
+fn host<B: Backend>(t: Tensor<B, 1>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()
 }
 

@@ -102,9 +102,10 @@ impl<B: AutodiffBackend> ValueFitter<B> {
     /// `obs`: `[M, obs_dim]` row-major; `returns`: `[M]`.
     ///
     /// # Errors
-    /// Mismatched sizes. A non-finite loss stops the fit, and non-finite weights after it
-    /// (from a non-finite gradient) fail it ([`AlgoError::NonFinite`]); the caller keeps the
-    /// network it passed in and restores the Adam state.
+    /// Mismatched sizes. A non-finite loss (checked once per pass, one read-back) stops the
+    /// fit, and non-finite weights after it (from a non-finite gradient) fail it
+    /// ([`AlgoError::NonFinite`]); the caller keeps the network it passed in and restores the
+    /// Adam state.
     pub fn fit<R: Rng + ?Sized>(
         &mut self,
         mut value: ValueMlp<B>,
@@ -130,9 +131,11 @@ impl<B: AutodiffBackend> ValueFitter<B> {
         let mut order: Vec<i64> = (0..m as i64).collect();
         let mut steps = 0;
         let mut last_pass_loss = 0.0;
-        for _ in 0..self.config.n_critic_updates {
+        for pass in 0..self.config.n_critic_updates {
             order.shuffle(rng);
-            let mut pass_loss = 0.0;
+            // The minibatch losses are summed on the device and read once per pass: a read
+            // per minibatch is a device→host stall on a GPU (320 per MuJoCo TRPO update).
+            let mut pass_loss: Option<Tensor<B::InnerBackend, 1>> = None;
             let mut batches = 0;
             for chunk in order.chunks(self.config.batch_size) {
                 let idx = Tensor::<B, 1, Int>::from_data(
@@ -142,19 +145,27 @@ impl<B: AutodiffBackend> ValueFitter<B> {
                 let predicted = value.forward(all_obs.clone().select(0, idx.clone()));
                 let target = all_returns.clone().select(0, idx);
                 let loss = (predicted - target).powi_scalar(2).mean();
-                let loss_value: f64 = loss.clone().into_scalar().elem();
-                if !loss_value.is_finite() {
-                    return Err(AlgoError::NonFinite(format!(
-                        "value loss is {loss_value} at step {steps}"
-                    )));
-                }
+                let detached = loss.clone().inner();
+                pass_loss = Some(match pass_loss {
+                    Some(sum) => sum + detached,
+                    None => detached,
+                });
                 let grads = GradientsParams::from_grads(loss.backward(), &value);
                 value = self.optimizer.step(self.config.learning_rate, value, grads);
-                pass_loss += loss_value;
                 batches += 1;
                 steps += 1;
             }
-            last_pass_loss = pass_loss / batches as f64;
+            let sum: f64 = pass_loss.map_or(0.0, |t| t.into_scalar().elem());
+            // A non-finite minibatch loss makes the pass's sum non-finite; the caller keeps
+            // the network it passed in (the steps taken since are discarded with it).
+            if !sum.is_finite() {
+                return Err(AlgoError::NonFinite(format!(
+                    "value loss is {sum} in pass {} of {} ({steps} Adam steps)",
+                    pass + 1,
+                    self.config.n_critic_updates
+                )));
+            }
+            last_pass_loss = sum / batches as f64;
         }
         // A finite loss can still come with an infinite gradient (the last minibatch's step
         // is never followed by a loss that would show it): check the weights themselves.

@@ -90,6 +90,109 @@ fn failed_line_search_leaves_parameters_bit_identical() {
     assert_ne!(before, moved);
 }
 
+/// The line search evaluates the full step alone and then every shorter step in one
+/// read-back; the step it takes must be the one the sequential backtracking search takes: the
+/// first coefficient 0.8ⁱ whose mean KL(π_old ‖ π_θ) is within the radius and whose surrogate
+/// improves. Recomputed here candidate by candidate from the step that was taken (the full
+/// step is that step / 0.8ᵏ): every earlier candidate fails, the taken one passes. Large radii
+/// make the quadratic model overshoot, so most of these cases backtrack.
+#[test]
+fn the_batched_line_search_takes_the_step_the_sequential_one_takes() {
+    let device = Default::default();
+    let policy = GaussianMlpPolicyConfig::new(3, 2)
+        .init::<B>(7, &device)
+        .unwrap();
+    let m = 256;
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(5);
+    let uniform = |rng: &mut rand::rngs::Xoshiro256PlusPlus, n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| rand::RngExt::random_range(rng, -1.0f32..1.0))
+            .collect()
+    };
+    let obs = Tensor::<B, 2>::from_data(TensorData::new(uniform(&mut rng, m * 3), [m, 3]), &device);
+    let dist = policy.valid().distribution(obs.clone().inner());
+    let noise =
+        Tensor::<Flex, 2>::from_data(TensorData::new(uniform(&mut rng, m * 2), [m, 2]), &device);
+    let actions = dist.mode() + noise;
+    let old_log_probs = dist.log_prob(actions.clone());
+    let advantages = Tensor::<B, 1>::from_data(TensorData::new(uniform(&mut rng, m), [m]), &device);
+    let batch = policy_batch(
+        obs.clone(),
+        Tensor::from_inner(actions.clone()),
+        Tensor::from_inner(old_log_probs.clone()),
+        advantages.clone(),
+    );
+    let before: Vec<f32> = flat::flatten(&policy.valid()).into_data().to_vec().unwrap();
+    // KL and surrogate of the policy with parameters `theta`, as the TRPO paper defines them.
+    let kl_and_surrogate = |theta: &[f32]| -> (f64, f64) {
+        let p = flat::load(
+            policy.valid(),
+            Tensor::from_data(TensorData::new(theta.to_vec(), [theta.len()]), &device),
+        )
+        .unwrap();
+        let new = p.distribution(obs.clone().inner());
+        let kl = f64::from(dist.kl(&new).mean().into_scalar());
+        let ratio = (new.log_prob(actions.clone()) - old_log_probs.clone()).exp();
+        let surr = f64::from((ratio * advantages.clone().inner()).mean().into_scalar());
+        (kl, surr)
+    };
+    let (_, surrogate_old) = kl_and_surrogate(&before);
+    let mut backtracked = 0;
+    for target_kl in [0.01, 0.5, 2.0, 5.0, 20.0] {
+        let trpo = NaturalGradient::<B>::trpo(
+            &TrpoConfig::new()
+                .with_target_kl(target_kl)
+                .with_normalize_advantage(false),
+        )
+        .unwrap();
+        let (after, stats) = trpo.policy_step(policy.clone(), &batch).unwrap();
+        let after: Vec<f32> = flat::flatten(&after.valid()).into_data().to_vec().unwrap();
+        let k = stats.backtracks.unwrap();
+        if stats.line_search_success != Some(true) {
+            assert_eq!(k, 10, "δ {target_kl}: {stats:?}");
+            assert_eq!(
+                after, before,
+                "δ {target_kl}: a failed search moved the policy"
+            );
+            continue;
+        }
+        backtracked += (k > 0) as usize;
+        let taken = 0.8f64.powi(k as i32);
+        let full: Vec<f64> = after
+            .iter()
+            .zip(&before)
+            .map(|(a, b)| (*a as f64 - *b as f64) / taken)
+            .collect();
+        for i in 0..=k {
+            let coef = 0.8f64.powi(i as i32);
+            let theta: Vec<f32> = before
+                .iter()
+                .zip(&full)
+                .map(|(b, f)| (*b as f64 + coef * f) as f32)
+                .collect();
+            let (kl, surr) = kl_and_surrogate(&theta);
+            let passes = kl <= target_kl && surr > surrogate_old;
+            assert_eq!(
+                passes,
+                i == k,
+                "δ {target_kl}: candidate {i} (coef {coef}): KL {kl}, surrogate {surr} vs \
+                 {surrogate_old}; the search took candidate {k}"
+            );
+            if i == k {
+                assert!(
+                    (kl - stats.step_kl.unwrap()).abs() <= 1e-4 * kl.max(1e-6),
+                    "δ {target_kl}: step KL {kl} vs reported {:?}",
+                    stats.step_kl
+                );
+            }
+        }
+    }
+    assert!(
+        backtracked >= 2,
+        "only {backtracked} cases backtracked: the test is vacuous"
+    );
+}
+
 #[test]
 fn metrics_files_have_cleanrl_names() {
     let device = Default::default();

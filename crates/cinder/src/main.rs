@@ -55,6 +55,10 @@ struct TrainArgs {
     /// Backend: flex, ndarray or wgpu (each needs its cargo feature).
     #[arg(long, default_value = "flex")]
     backend: String,
+    /// Where rollouts and evaluations run: auto (a flex copy of the networks when the
+    /// learner is on a GPU backend, else the learner's own), same, flex or ndarray.
+    #[arg(long, default_value = "auto")]
+    actor_backend: String,
     /// TOML file of config fields (an `[algo]` table for the algorithm's hyperparameters).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -93,6 +97,9 @@ struct EvalArgs {
     /// Backend: flex, ndarray or wgpu.
     #[arg(long, default_value = "flex")]
     backend: String,
+    /// Where the episodes run: auto (a flex copy for a GPU backend), same, flex or ndarray.
+    #[arg(long, default_value = "auto")]
+    actor_backend: String,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -258,6 +265,7 @@ fn train(args: TrainArgs) -> Result<(), String> {
         .backend
         .parse()
         .map_err(|e: cinder::backend::BackendError| e.to_string())?;
+    let actor = run::ActorPlacement::parse(&args.actor_backend, kind).map_err(|e| e.to_string())?;
     set_threads(args.threads)?;
     let mode = run::ProgressMode::detect(args.quiet);
     let (config, dir, resume) = match &args.resume {
@@ -286,8 +294,8 @@ fn train(args: TrainArgs) -> Result<(), String> {
                 || args.out.is_some()
             {
                 return Err(
-                    "--resume continues the saved config; only --steps (a larger budget) \
-                     and --backend may be given with it"
+                    "--resume continues the saved config; only --steps (a larger budget), \
+                     --backend and --actor-backend may be given with it"
                         .into(),
                 );
             }
@@ -326,15 +334,16 @@ fn train(args: TrainArgs) -> Result<(), String> {
     };
     if mode != run::ProgressMode::Quiet {
         println!(
-            "training {} on {} for {} steps ({kind}) → {}",
+            "training {} on {} for {} steps ({kind}, {}) → {}",
             config.algo.name(),
             config.env_id,
             config.total_timesteps,
+            actor.describe(),
             dir.display()
         );
     }
     let summary = cinder::with_backend!(kind, |B, device| {
-        run::train_in_dir::<burn::backend::Autodiff<B>>(&config, &dir, resume, mode, &device)
+        run::train_in_dir::<burn::backend::Autodiff<B>>(&config, &dir, resume, mode, actor, &device)
     })
     .map_err(|e| e.to_string())?;
     if mode != run::ProgressMode::Quiet {
@@ -359,12 +368,14 @@ fn eval(args: EvalArgs) -> Result<(), String> {
     if args.episodes == 0 {
         return Err("--episodes must be at least 1".into());
     }
+    let actor = run::ActorPlacement::parse(&args.actor_backend, kind).map_err(|e| e.to_string())?;
     let r = cinder::with_backend!(kind, |B, device| {
         run::eval_run::<burn::backend::Autodiff<B>>(
             &args.run,
             args.episodes,
             args.deterministic,
             args.seed,
+            actor,
             &device,
         )
     })

@@ -16,6 +16,8 @@ use cinder_algo::{
 };
 use serde_json::Value;
 
+use crate::backend::{BackendError, BackendKind};
+
 /// A command-line failure: one line saying what went wrong and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -35,6 +37,85 @@ pub type Result<T> = std::result::Result<T, RunError>;
 
 fn usage(msg: impl Into<String>) -> RunError {
     RunError::Usage(msg.into())
+}
+
+/// Where a run acts (rollouts and evaluations); the learner always runs on the backend of
+/// `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorPlacement {
+    /// On the learner's own networks, on the learner's backend.
+    Same,
+    /// On a copy of the networks on this CPU backend, refreshed once per update.
+    Copy(BackendKind),
+}
+
+impl ActorPlacement {
+    /// Reads `--actor-backend` for a learner on `learner`: `auto` (a flex copy — ndarray
+    /// without the flex feature — for a GPU learner, else `same`), `same`, `flex` or
+    /// `ndarray` (a copy on that CPU backend; `same` when it is the learner's).
+    ///
+    /// # Errors
+    /// An unknown name, a GPU backend as the actor, or a backend not compiled in.
+    pub fn parse(name: &str, learner: BackendKind) -> Result<Self> {
+        let cpu = [BackendKind::Flex, BackendKind::NdArray];
+        let placement = match name {
+            "auto" if cpu.contains(&learner) => ActorPlacement::Same,
+            "auto" => cpu
+                .into_iter()
+                .find(|k| k.is_compiled())
+                .map_or(ActorPlacement::Same, ActorPlacement::Copy),
+            "same" => ActorPlacement::Same,
+            other => {
+                let kind: BackendKind = other.parse().map_err(|e| match e {
+                    BackendError::Unknown(_) => usage(format!(
+                        "--actor-backend {other}: choose auto, same, flex or ndarray"
+                    )),
+                    e => usage(format!("--actor-backend: {e}")),
+                })?;
+                if !cpu.contains(&kind) {
+                    return Err(usage(format!(
+                        "--actor-backend {other}: the acting copy runs on a CPU backend (flex \
+                         or ndarray); `same` acts on the learner's {learner}"
+                    )));
+                }
+                if kind == learner {
+                    ActorPlacement::Same
+                } else {
+                    ActorPlacement::Copy(kind)
+                }
+            }
+        };
+        Ok(placement)
+    }
+
+    /// Gives `agent` its acting copy (nothing for [`Same`](ActorPlacement::Same)).
+    ///
+    /// # Errors
+    /// As [`MlpAgent::act_on`].
+    pub fn install<B: AutodiffBackend>(self, agent: &mut MlpAgent<B>) -> Result<()> {
+        match self {
+            ActorPlacement::Same => Ok(()),
+            #[cfg(feature = "flex")]
+            ActorPlacement::Copy(BackendKind::Flex) => {
+                Ok(agent.act_on::<crate::backend::Flex>(&Default::default())?)
+            }
+            #[cfg(feature = "ndarray")]
+            ActorPlacement::Copy(BackendKind::NdArray) => {
+                Ok(agent.act_on::<crate::backend::NdArray>(&Default::default())?)
+            }
+            ActorPlacement::Copy(kind) => Err(usage(format!(
+                "backend {kind} cannot hold the acting copy in this binary"
+            ))),
+        }
+    }
+
+    /// `"on the learner's networks"` or `"on a flex copy"`, for the start line.
+    pub fn describe(self) -> String {
+        match self {
+            ActorPlacement::Same => "acting on the learner".into(),
+            ActorPlacement::Copy(kind) => format!("acting on a {kind} copy"),
+        }
+    }
 }
 
 /// Where the overrides of a training run come from.
@@ -375,6 +456,7 @@ pub fn train_in_dir<B: AutodiffBackend>(
     dir: &Path,
     resume: bool,
     mode: ProgressMode,
+    actor: ActorPlacement,
     device: &B::Device,
 ) -> Result<TrainSummary> {
     // A run stopped before its first checkpoint has nothing to continue: it starts over
@@ -391,6 +473,7 @@ pub fn train_in_dir<B: AutodiffBackend>(
         )?;
         MlpAgent::<B>::new(config.clone(), Some(dir), device)?
     };
+    actor.install(&mut agent)?;
     if resume {
         write_atomic(
             &dir.join("config.json"),
@@ -429,6 +512,7 @@ pub fn eval_run<B: AutodiffBackend>(
     episodes: usize,
     deterministic: bool,
     seed: u64,
+    actor: ActorPlacement,
     device: &B::Device,
 ) -> Result<EvalResult> {
     if !dir.is_dir() {
@@ -436,6 +520,7 @@ pub fn eval_run<B: AutodiffBackend>(
     }
     let checkpoint = latest_checkpoint(dir)?;
     let mut agent = MlpAgent::<B>::resume(&checkpoint, None, None, device)?;
+    actor.install(&mut agent)?;
     Ok(agent.evaluate_episodes(episodes, deterministic, seed)?)
 }
 

@@ -190,6 +190,133 @@ fn train_eval_resume_plot_cycle() {
     let _ = std::fs::remove_dir_all(&cwd);
 }
 
+/// The files of a run folder, relative to it (checkpoint contents and event-file names
+/// aside: those carry times).
+#[cfg(feature = "wgpu")]
+fn run_files(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = snapshot(dir)
+        .into_iter()
+        .map(|(p, _)| p.strip_prefix(dir).unwrap().to_string_lossy().to_string())
+        .map(|p| {
+            if p.starts_with("events.out.tfevents.") {
+                "events.out.tfevents.*".to_string()
+            } else {
+                p
+            }
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// `--backend wgpu` (lavapipe here) runs the whole command line — train, resume, eval, plot —
+/// and leaves the run folder flex leaves: the same files, the same metric columns, the same
+/// steps. The learner runs on wgpu and acts through a flex copy of its networks (the
+/// default); evaluating a checkpoint through that copy gives exactly what `--backend flex`
+/// gives for the same checkpoint, and acting on wgpu itself (`--actor-backend same`) the same
+/// within float noise. Tiny networks and batches: lavapipe compiles each kernel on the CPU, in
+/// every process again.
+#[cfg(feature = "wgpu")]
+#[test]
+fn the_cli_trains_resumes_and_evaluates_on_wgpu() {
+    let cwd = scratch("wgpu");
+    let sets = [
+        "num_envs=2",
+        "n_steps=16",
+        "policy_hidden=[8,8]",
+        "value_hidden=[8,8]",
+        "eval_episodes=2",
+        "max_episode_steps=25",
+        "n_critic_updates=2",
+        "cg_max_steps=5",
+        "checkpoint_interval=1",
+    ];
+    let train = |backend: &str, out: &str| {
+        let mut args = vec![
+            "train",
+            "--env",
+            "Pendulum-v1",
+            "--algo",
+            "trpo",
+            "--steps",
+            "64",
+            "--backend",
+            backend,
+            "--out",
+            out,
+        ];
+        for s in &sets {
+            args.extend(["--set", s]);
+        }
+        ok(&cinder(&args, &cwd))
+    };
+    let stdout = train("wgpu", "gpu");
+    assert!(stdout.contains("(wgpu, acting on a flex copy)"), "{stdout}");
+    train("flex", "cpu");
+    for (run, backend) in [("gpu", "wgpu"), ("cpu", "flex")] {
+        let out = ok(&cinder(
+            &[
+                "train",
+                "--resume",
+                run,
+                "--steps",
+                "96",
+                "--backend",
+                backend,
+            ],
+            &cwd,
+        ));
+        assert!(out.contains("final eval"), "{out}");
+    }
+    let (gpu, cpu) = (cwd.join("gpu"), cwd.join("cpu"));
+    assert_eq!(run_files(&gpu), run_files(&cpu));
+    assert!(gpu.join("checkpoints/update_000003/state.json").exists());
+    assert_eq!(json(&gpu.join("summary.json"))["steps"], 96);
+    let header = |dir: &Path| {
+        std::fs::read_to_string(dir.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(header(&gpu), header(&cpu));
+    let rows = std::fs::read_to_string(gpu.join("metrics.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 1 + 3, "{rows}");
+    let eval = |backend: &str, actor: &str| {
+        let out = ok(&cinder(
+            &[
+                "eval",
+                "--run",
+                "gpu",
+                "--episodes",
+                "3",
+                "--json",
+                "--backend",
+                backend,
+                "--actor-backend",
+                actor,
+            ],
+            &cwd,
+        ));
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        v["mean_return"].as_f64().unwrap()
+    };
+    let on_flex = eval("flex", "auto");
+    assert_eq!(
+        eval("wgpu", "auto"),
+        on_flex,
+        "the flex copy of a wgpu checkpoint"
+    );
+    let on_wgpu = eval("wgpu", "same");
+    assert!(
+        (on_wgpu - on_flex).abs() <= 1e-3 * on_flex.abs().max(1.0),
+        "acting on wgpu: {on_wgpu}, on flex: {on_flex}"
+    );
+    ok(&cinder(&["plot", "gpu", "cpu", "--out", "both.png"], &cwd));
+    let _ = std::fs::remove_dir_all(&cwd);
+}
+
 #[test]
 fn failures_are_one_line_non_zero_and_touch_nothing() {
     let cwd = scratch("failures");

@@ -595,6 +595,59 @@ fn the_final_checkpoint_is_written_once<B: Backend>(device: &B::Device) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Acting on a flex copy of the networks (what `cinder train --backend wgpu` does unless told
+/// `--actor-backend same`) changes nothing but float rounding. On flex the copy computes what
+/// the learner's own networks compute, so the runs are equal bit for bit; on the other
+/// backends two updates of both action kinds stay within float noise of acting on the
+/// learner. A copy that missed an update would act with stale weights and part from the
+/// other run by far more than that.
+fn a_host_copy_acts_as_the_learner_does<B: Backend>(device: &B::Device) {
+    let exact = backend_name::<B>() == "flex";
+    for env in ["Pendulum-v1", "CartPole-v1"] {
+        let config = small_config(env, "trpo", 2);
+        let mut own = MlpAgent::<Autodiff<B>>::new(config.clone(), None, device).unwrap();
+        let mut copy = MlpAgent::<Autodiff<B>>::new(config, None, device).unwrap();
+        let before = copy.policy_params();
+        copy.act_on::<cinder::backend::Flex>(&Default::default())
+            .unwrap();
+        assert_eq!(own.actor(), None);
+        assert_eq!(copy.actor().as_deref(), Some("flex copy"));
+        let a = own.train(&mut NoCallback).unwrap();
+        let b = copy.train(&mut NoCallback).unwrap();
+        assert_ne!(
+            copy.policy_params(),
+            before,
+            "{env}: the policy did not move"
+        );
+        let close = |x: &[f32], y: &[f32], what: &str| {
+            if exact {
+                assert_eq!(x, y, "{env}: {what} on flex");
+                return;
+            }
+            let scale = x.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            let worst = x
+                .iter()
+                .zip(y)
+                .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(
+                worst <= 1e-4 * scale,
+                "{env}: {what} differ by {worst} (scale {scale})"
+            );
+        };
+        close(&own.policy_params(), &copy.policy_params(), "policy");
+        close(&own.value_params(), &copy.value_params(), "value net");
+        let (ra, rb) = (a.final_eval.mean_return, b.final_eval.mean_return);
+        if exact {
+            assert_eq!(ra, rb, "{env}: final evaluation");
+        } else {
+            assert!(
+                (ra - rb).abs() <= 1e-3 * (1.0 + ra.abs()),
+                "{env}: final evaluation {ra} vs {rb}"
+            );
+        }
+    }
+}
+
 backend_tests!(
     resume_from_every_checkpoint_is_exact,
     critic_fit_never_returns_non_finite_weights,
@@ -603,4 +656,5 @@ backend_tests!(
     checkpoints_that_do_not_fit_are_refused,
     resume_with_a_larger_budget_continues_the_schedule,
     the_final_checkpoint_is_written_once,
+    a_host_copy_acts_as_the_learner_does,
 );
