@@ -629,8 +629,11 @@ fn a_host_copy_acts_as_the_learner_does<B: Backend>(device: &B::Device) {
                 .iter()
                 .zip(y)
                 .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+            // Float noise of the forward passes goes through CG (and ndarray's categorical
+            // path is not even deterministic run to run): 1e-4 of the largest parameter was
+            // measured on ndarray, a stale copy moves them by the size of a step.
             assert!(
-                worst <= 1e-4 * scale,
+                worst <= 1e-3 * scale,
                 "{env}: {what} differ by {worst} (scale {scale})"
             );
         };
