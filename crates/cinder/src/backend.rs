@@ -16,6 +16,9 @@ pub type NdArray = burn::backend::NdArray<f32>;
 /// wgpu GPU backend (feature `wgpu`); on a machine without a GPU it runs on lavapipe.
 #[cfg(feature = "wgpu")]
 pub type Wgpu = burn::backend::Wgpu<f32, i32>;
+/// CUDA GPU backend (feature `cuda`); needs an NVIDIA driver at run time.
+#[cfg(feature = "cuda")]
+pub type Cuda = burn::backend::Cuda<f32, i32>;
 
 /// A backend chosen by name at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,11 +29,18 @@ pub enum BackendKind {
     NdArray,
     /// [`Wgpu`].
     Wgpu,
+    /// [`Cuda`].
+    Cuda,
 }
 
 impl BackendKind {
     /// Every backend, compiled in or not.
-    pub const ALL: [BackendKind; 3] = [BackendKind::Flex, BackendKind::NdArray, BackendKind::Wgpu];
+    pub const ALL: [BackendKind; 4] = [
+        BackendKind::Flex,
+        BackendKind::NdArray,
+        BackendKind::Wgpu,
+        BackendKind::Cuda,
+    ];
 
     /// The name used on the command line and in JSON output.
     pub fn name(self) -> &'static str {
@@ -38,6 +48,7 @@ impl BackendKind {
             BackendKind::Flex => "flex",
             BackendKind::NdArray => "ndarray",
             BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
         }
     }
 
@@ -52,6 +63,7 @@ impl BackendKind {
             BackendKind::Flex => cfg!(feature = "flex"),
             BackendKind::NdArray => cfg!(feature = "ndarray"),
             BackendKind::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Cuda => cfg!(feature = "cuda"),
         }
     }
 }
@@ -66,7 +78,7 @@ impl fmt::Display for BackendKind {
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The name is not a backend.
-    #[error("unknown backend `{0}`; choose one of flex, ndarray, wgpu")]
+    #[error("unknown backend `{0}`; choose one of flex, ndarray, wgpu, cuda")]
     Unknown(String),
     /// The backend exists but this binary was built without it.
     #[error(
@@ -122,6 +134,12 @@ macro_rules! with_backend {
             #[cfg(feature = "wgpu")]
             $crate::backend::BackendKind::Wgpu => {
                 type $B = $crate::backend::Wgpu;
+                let $device = burn::tensor::Device::<$B>::default();
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            $crate::backend::BackendKind::Cuda => {
+                type $B = $crate::backend::Cuda;
                 let $device = burn::tensor::Device::<$B>::default();
                 $body
             }

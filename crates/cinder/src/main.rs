@@ -52,11 +52,12 @@ struct TrainArgs {
     /// Parallel training envs.
     #[arg(long)]
     num_envs: Option<usize>,
-    /// Backend: flex, ndarray or wgpu (each needs its cargo feature).
+    /// Backend: flex, ndarray, wgpu or cuda (each needs its cargo feature).
     #[arg(long, default_value = "flex")]
     backend: String,
     /// Where rollouts and evaluations run: auto (a flex copy of the networks when the
-    /// learner is on a GPU backend, else the learner's own), same, flex or ndarray.
+    /// learner is on a GPU backend — wgpu, cuda — else the learner's own), same, flex or
+    /// ndarray.
     #[arg(long, default_value = "auto")]
     actor_backend: String,
     /// TOML file of config fields (an `[algo]` table for the algorithm's hyperparameters).
@@ -94,7 +95,7 @@ struct EvalArgs {
     /// Seed of the evaluation envs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Backend: flex, ndarray or wgpu.
+    /// Backend: flex, ndarray, wgpu or cuda.
     #[arg(long, default_value = "flex")]
     backend: String,
     /// Where the episodes run: auto (a flex copy for a GPU backend), same, flex or ndarray.
@@ -216,7 +217,7 @@ struct Common {
     /// Observations in the batch.
     #[arg(long, default_value_t = 5000)]
     batch: usize,
-    /// Backend: flex, ndarray or wgpu (each needs its cargo feature).
+    /// Backend: flex, ndarray, wgpu or cuda (each needs its cargo feature).
     #[arg(long, default_value = "flex")]
     backend: String,
     /// Seed of weights and data.
@@ -260,6 +261,57 @@ impl Common {
     }
 }
 
+/// Starts `kind`'s device once (a one-element tensor read back) so that a machine without
+/// the driver a GPU backend needs (no `libcuda.so`, no Vulkan adapter) gets one line before
+/// any run folder is made, not a panic from the device thread after. CPU backends need no
+/// probe.
+fn probe_device(kind: BackendKind) -> Result<(), String> {
+    if matches!(kind, BackendKind::Flex | BackendKind::NdArray) {
+        return Ok(());
+    }
+    use std::sync::{Arc, Mutex};
+    let first: Arc<Mutex<Option<String>>> = Arc::default();
+    let seen = first.clone();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let mut slot = seen.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            let msg = info
+                .payload()
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            *slot = Some(msg);
+        }
+    }));
+    let started = std::panic::catch_unwind(|| {
+        cinder::with_backend!(kind, |B, device| {
+            let _ = burn::tensor::Tensor::<B, 1>::zeros([1], &device).into_data();
+        })
+    });
+    std::panic::set_hook(hook);
+    started.map_err(|_| {
+        let msg = first
+            .lock()
+            .map(|m| m.clone())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let reason = msg
+            .split(" - ")
+            .next()
+            .and_then(|m| m.lines().next())
+            .filter(|m| !m.is_empty())
+            .unwrap_or("its device did not start")
+            .to_string();
+        format!(
+            "backend {kind} cannot start its device ({reason}); install the driver it needs \
+             or choose --backend flex"
+        )
+    })
+}
+
 fn train(args: TrainArgs) -> Result<(), String> {
     let kind: BackendKind = args
         .backend
@@ -267,6 +319,7 @@ fn train(args: TrainArgs) -> Result<(), String> {
         .map_err(|e: cinder::backend::BackendError| e.to_string())?;
     let actor = run::ActorPlacement::parse(&args.actor_backend, kind).map_err(|e| e.to_string())?;
     set_threads(args.threads)?;
+    probe_device(kind)?;
     let mode = run::ProgressMode::detect(args.quiet);
     let (config, dir, resume) = match &args.resume {
         Some(dir) => {
@@ -369,6 +422,7 @@ fn eval(args: EvalArgs) -> Result<(), String> {
         return Err("--episodes must be at least 1".into());
     }
     let actor = run::ActorPlacement::parse(&args.actor_backend, kind).map_err(|e| e.to_string())?;
+    probe_device(kind)?;
     let r = cinder::with_backend!(kind, |B, device| {
         run::eval_run::<burn::backend::Autodiff<B>>(
             &args.run,
