@@ -109,7 +109,7 @@ impl ActorPlacement {
         }
     }
 
-    /// `"on the learner's networks"` or `"on a flex copy"`, for the start line.
+    /// `"acting on the learner"` or `"acting on a flex copy"`, for the start line.
     pub fn describe(self) -> String {
         match self {
             ActorPlacement::Same => "acting on the learner".into(),
