@@ -10,6 +10,7 @@
 # - One `cargo test --release` over the whole workspace with every backend compiled in, so
 #   unit, numerical and learning tests share one optimised build; each backend-generic test
 #   runs on flex, ndarray and wgpu.
+# - scripts/bench_gpu.sh --smoke: the GPU benchmark's rows, small, on lavapipe.
 # - The CLI tests (train, eval, kill-and-resume) once more under the default feature set.
 # - On wgpu (lavapipe) a few backend-generic tests are #[ignore]d: every GPU kernel is compiled
 #   on the CPU there (see backend_tests! in crates/cinder/tests/backends/common). On a machine
@@ -55,6 +56,10 @@ TARGETS=(--lib --bins --tests)
 echo "== cargo test (release; backends flex, ndarray, wgpu/lavapipe; target dir $CARGO_TARGET_DIR)"
 # --no-fail-fast: one CI run reports every failing test binary, not only the first.
 cargo test --release --no-fail-fast --workspace "${TARGETS[@]}" --features "$FEATURES" "$@"
+# The GPU benchmark script, end to end at small sizes on lavapipe, with the binary the tests
+# just built (every test feature): bundle, run step, every row checked (about 2 minutes).
+echo "== scripts/bench_gpu.sh --smoke"
+bash scripts/bench_gpu.sh --smoke --bin "$CARGO_TARGET_DIR/release/cinder"
 # Feature unification can hide a bug of the default build (the binary the README's first
 # command makes): a dependency feature switched on only by the all-features build once made
 # resume inexact there alone. So what users rely on first — the CLI, exact resume through it

@@ -2,7 +2,8 @@
 //! `cinder bench` and `cinder check` commands and the criterion benches call these.
 //!
 //! Timing protocol (as the reference harness in `shared/bench/peers`): warm-up runs, then
-//! `reps` timed runs, each ended by a device sync; median and minimum reported.
+//! `reps` timed runs, each ended by a device sync; median and minimum reported. A time box
+//! (`max_s`) may end the timed runs early, after at least two.
 
 use std::time::Instant;
 
@@ -59,6 +60,8 @@ pub struct Timing {
     pub median_ms: f64,
     /// Minimum.
     pub min_ms: f64,
+    /// Timed runs.
+    pub reps: usize,
 }
 
 /// Standard-normal host data of the given shape, as a tensor (f64 draws rounded to f32).
@@ -94,23 +97,45 @@ impl Problem {
     }
 }
 
-fn time<B: Backend>(device: &B::Device, warmup: usize, reps: usize, mut f: impl FnMut()) -> Timing {
+/// How many times a benchmark runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Reps {
+    /// Timed runs at most.
+    pub reps: usize,
+    /// Seconds of timed runs after which no more start (at least two run).
+    pub max_s: f64,
+}
+
+impl Reps {
+    /// Exactly `reps` timed runs.
+    pub fn exactly(reps: usize) -> Self {
+        Reps {
+            reps,
+            max_s: f64::INFINITY,
+        }
+    }
+}
+
+fn time<B: Backend>(device: &B::Device, warmup: usize, reps: Reps, mut f: impl FnMut()) -> Timing {
     for _ in 0..warmup {
         f();
         B::sync(device).expect("device sync");
     }
-    let mut ms: Vec<f64> = (0..reps.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            B::sync(device).expect("device sync");
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
+    let start = Instant::now();
+    let mut ms = Vec::new();
+    while ms.len() < reps.reps.max(1)
+        && (ms.len() < 2 || start.elapsed().as_secs_f64() < reps.max_s)
+    {
+        let t = Instant::now();
+        f();
+        B::sync(device).expect("device sync");
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
     ms.sort_by(|a, b| a.total_cmp(b));
     Timing {
         median_ms: ms[ms.len() / 2],
         min_ms: ms[0],
+        reps: ms.len(),
     }
 }
 
@@ -134,7 +159,7 @@ pub fn bench_fvp<B: Backend>(
     device: &B::Device,
     problem: &Problem,
     method: FvpMethod,
-    reps: usize,
+    reps: Reps,
 ) -> Timing {
     let (policy, obs, v) = problem.build::<B>(device);
     let mut op = operator(method, &policy, obs, 0.1).expect("benchmark sizes are valid");
@@ -151,7 +176,7 @@ pub fn bench_cg<B: Backend>(
     problem: &Problem,
     method: FvpMethod,
     iters: usize,
-    reps: usize,
+    reps: Reps,
 ) -> Timing {
     let (policy, obs, g) = problem.build::<B>(device);
     let config = CgConfig::new().with_max_iters(iters).with_residual_tol(0.0);

@@ -17,6 +17,7 @@ pub mod backend;
 pub mod bench;
 pub mod plot;
 pub mod run;
+pub mod suite;
 
 /// The Rust examples of the README, compiled as doctests.
 #[doc = include_str!("../../../README.md")]

@@ -158,6 +158,57 @@ enum BenchCommand {
     },
     /// Vector-env stepping with random actions (auto-reset included).
     Env(EnvBenchArgs),
+    /// The GPU benchmark's rows for one backend in one process (kernels compile once): FVP
+    /// and CG for both products over hidden × batch sizes, then TRPO training and its update
+    /// time for each actor placement. One JSON object per row (scripts/bench_gpu.sh).
+    Suite(SuiteArgs),
+}
+
+#[derive(Args, Debug)]
+struct SuiteArgs {
+    /// Backend: flex, ndarray, wgpu or cuda.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// Observation dimension of the FVP/CG problems (Hopper's by default).
+    #[arg(long, default_value_t = 11)]
+    obs_dim: usize,
+    /// Action dimension of the FVP/CG problems.
+    #[arg(long, default_value_t = 3)]
+    act_dim: usize,
+    /// Hidden sizes of the FVP/CG problems, comma separated, widths joined by `x`.
+    #[arg(long, value_delimiter = ',', default_value = "64x64,256x256")]
+    hiddens: Vec<String>,
+    /// Batch sizes of the FVP/CG problems.
+    #[arg(long, value_delimiter = ',', default_value = "2048,20000,200000")]
+    batches: Vec<usize>,
+    /// CG iterations (no early stop).
+    #[arg(long, default_value_t = 10)]
+    cg_iters: usize,
+    /// Most timed repetitions of a row.
+    #[arg(long, default_value_t = 20)]
+    reps: usize,
+    /// A row stops repeating after this many seconds of timed runs (at least two run).
+    #[arg(long, default_value_t = 3.0)]
+    row_s: f64,
+    /// Training env of the `train` rows (TRPO with the env's preset).
+    #[arg(long, default_value = "Hopper-v5")]
+    train_env: String,
+    /// Env steps of each `train` row; 0 leaves the training rows out.
+    #[arg(long, default_value_t = 100_000)]
+    train_steps: u64,
+    /// Overrides of the training config, as `cinder train --set` (repeatable).
+    #[arg(long = "set")]
+    sets: Vec<String>,
+    /// Actor placements of the training rows, comma separated (auto, same, flex, ndarray).
+    #[arg(long, value_delimiter = ',', default_value = "auto,same")]
+    actors: Vec<String>,
+    /// Seconds the FVP/CG rows may take; a row that would not fit is printed as skipped (the
+    /// training rows always run).
+    #[arg(long, default_value_t = 60.0)]
+    budget_s: f64,
+    /// Worker threads of the CPU backends and the env stepping; default: one per core.
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -310,6 +361,51 @@ fn probe_device(kind: BackendKind) -> Result<(), String> {
              or choose --backend flex"
         )
     })
+}
+
+fn suite(args: SuiteArgs) -> Result<(), String> {
+    let kind: BackendKind = args
+        .backend
+        .parse()
+        .map_err(|e: cinder::backend::BackendError| e.to_string())?;
+    let hiddens = args
+        .hiddens
+        .iter()
+        .map(|h| {
+            h.split('x')
+                .map(|w| w.trim().parse::<usize>().ok().filter(|&w| w > 0))
+                .collect::<Option<Vec<usize>>>()
+                .ok_or_else(|| format!("--hiddens {h}: widths joined by x, e.g. 64x64,256x256"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.obs_dim == 0 || args.act_dim == 0 || args.batches.contains(&0) || args.reps == 0 {
+        return Err("--obs-dim, --act-dim, --batches and --reps must each be at least 1".into());
+    }
+    set_threads(args.threads)?;
+    probe_device(kind)?;
+    let config = cinder::suite::SuiteConfig {
+        obs_dim: args.obs_dim,
+        act_dim: args.act_dim,
+        hiddens,
+        batches: args.batches,
+        cg_iters: args.cg_iters,
+        reps: args.reps,
+        row_s: args.row_s,
+        train_env: args.train_env,
+        train_steps: args.train_steps,
+        train_sets: args.sets,
+        actors: args.actors,
+        budget_s: args.budget_s,
+    };
+    let threads = args.threads.unwrap_or_else(rayon::current_num_threads);
+    let mut emit = |mut row: serde_json::Value| {
+        row["threads"] = threads.into();
+        println!("{row}");
+    };
+    cinder::with_backend!(kind, |B, device| {
+        cinder::suite::run_suite::<burn::backend::Autodiff<B>>(kind, &device, &config, &mut emit)
+    })
+    .map_err(|e| e.to_string())
 }
 
 fn train(args: TrainArgs) -> Result<(), String> {
@@ -607,6 +703,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("{sentence}");
             }
         }
+        Command::Bench(BenchCommand::Suite(args)) => suite(args)?,
         Command::Bench(BenchCommand::Fvp {
             common,
             method,
@@ -615,7 +712,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let (problem, kind) = (common.problem()?, common.backend()?);
             common.apply_threads()?;
             let t = cinder::with_backend!(kind, |B, device| {
-                bench::bench_fvp::<B>(&device, &problem, method, reps)
+                bench::bench_fvp::<B>(&device, &problem, method, bench::Reps::exactly(reps))
             });
             emit(&common, "fvp", method, kind, t, serde_json::json!({}));
         }
@@ -628,7 +725,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let (problem, kind) = (common.problem()?, common.backend()?);
             common.apply_threads()?;
             let t = cinder::with_backend!(kind, |B, device| {
-                bench::bench_cg::<B>(&device, &problem, method, iters, reps)
+                bench::bench_cg::<B>(&device, &problem, method, iters, bench::Reps::exactly(reps))
             });
             emit(
                 &common,
