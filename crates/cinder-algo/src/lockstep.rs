@@ -39,6 +39,16 @@ where
     /// # Errors
     /// [`AlgoError::Config`] naming what differs.
     pub fn new(trainers: Vec<Trainer<B, P>>) -> Result<Self> {
+        Self::check(&trainers)?;
+        Ok(Self { trainers })
+    }
+
+    /// Whether [`Lockstep::new`] would accept these trainers, without taking them: a caller
+    /// that falls back to training them one by one keeps them.
+    ///
+    /// # Errors
+    /// As [`Lockstep::new`].
+    pub fn check(trainers: &[Trainer<B, P>]) -> Result<()> {
         let first = trainers
             .first()
             .ok_or_else(|| AlgoError::Config("a lockstep group needs at least one run".into()))?;
@@ -70,7 +80,7 @@ where
                 )));
             }
         }
-        Ok(Self { trainers })
+        Ok(())
     }
 
     /// The runs.

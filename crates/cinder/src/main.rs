@@ -47,8 +47,13 @@ struct TrainArgs {
     #[arg(long)]
     steps: Option<u64>,
     /// Seed of the run.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seeds")]
     seed: Option<u64>,
+    /// Several seeds of the same config, e.g. `--seeds 0,1,2`: one run folder each
+    /// (`seed_<s>/` in a group folder), trained in lockstep for TRPO and NPG (one stacked
+    /// Fisher operator and one batched CG per update), one after another otherwise.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Vec<u64>,
     /// Parallel training envs.
     #[arg(long)]
     num_envs: Option<usize>,
@@ -66,11 +71,13 @@ struct TrainArgs {
     /// Override one config field, e.g. `--set gamma=0.98 --set target_kl=0.02`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
-    /// Run folder (default: runs/{env}__{algo}__{seed}__{time}); must not exist or be empty.
+    /// Run folder (default: runs/{env}__{algo}__{seed}__{time}; with --seeds, the group
+    /// folder, default runs/{env}__{algo}__seeds_{s0-s1-…}__{time}); must not exist or be
+    /// empty.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run in this folder from its latest checkpoint (`--steps` may raise the
-    /// budget).
+    /// budget); a group folder continues every seed of the group.
     #[arg(long)]
     resume: Option<PathBuf>,
     /// Print nothing but errors.
@@ -422,7 +429,12 @@ fn train(args: TrainArgs) -> Result<(), String> {
             if !dir.is_dir() {
                 return Err(format!("--resume {}: no such run folder", dir.display()));
             }
-            let saved = run::read_run_config(dir).map_err(|e| e.to_string())?;
+            let group = run::Group::read(dir).map_err(|e| e.to_string())?;
+            let first = match &group {
+                Some(g) => run::Group::run_dir(dir, g.seeds[0]),
+                None => dir.clone(),
+            };
+            let saved = run::read_run_config(&first).map_err(|e| e.to_string())?;
             for (flag, given, saved_value) in [
                 ("--env", args.env.as_deref(), saved.env_id.as_str()),
                 ("--algo", args.algo.as_deref(), run::algo_name(&saved)),
@@ -439,6 +451,7 @@ fn train(args: TrainArgs) -> Result<(), String> {
             if args.config.is_some()
                 || !args.sets.is_empty()
                 || args.seed.is_some()
+                || !args.seeds.is_empty()
                 || args.num_envs.is_some()
                 || args.out.is_some()
             {
@@ -451,6 +464,9 @@ fn train(args: TrainArgs) -> Result<(), String> {
             let mut config = saved;
             if let Some(steps) = args.steps {
                 config.total_timesteps = steps;
+            }
+            if let Some(g) = group {
+                return train_group(kind, actor, mode, config, dir, g.seeds, true);
             }
             (config, dir.clone(), true)
         }
@@ -473,6 +489,23 @@ fn train(args: TrainArgs) -> Result<(), String> {
             let config = run::resolve_config(&env, &algo, &overrides).map_err(|e| e.to_string())?;
             // So do the env's keyword arguments (unknown names, bad values, missing files).
             cinder::algo::make_env(&config, 1, 0).map_err(|e| e.to_string())?;
+            if !args.seeds.is_empty() {
+                run::check_seeds(&args.seeds).map_err(|e| e.to_string())?;
+                let dir = args
+                    .out
+                    .clone()
+                    .unwrap_or_else(|| run::default_group_dir(&config, &args.seeds));
+                run::create_run_dir(&dir).map_err(|e| e.to_string())?;
+                run::Group {
+                    env: config.env_id.clone(),
+                    algo: run::algo_name(&config).to_string(),
+                    seeds: args.seeds.clone(),
+                }
+                .write(&dir)
+                .map_err(|e| e.to_string())?;
+                let seeds = args.seeds.clone();
+                return train_group(kind, actor, mode, config, &dir, seeds, false);
+            }
             let dir = args
                 .out
                 .clone()
@@ -504,6 +537,78 @@ fn train(args: TrainArgs) -> Result<(), String> {
             summary.final_eval.mean_return,
             summary.final_eval.std_return,
             dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// `cinder train --seeds …` and `--resume GROUP`: the seeds of `config` in `dir`.
+fn train_group(
+    kind: BackendKind,
+    actor: run::ActorPlacement,
+    mode: run::ProgressMode,
+    config: cinder::algo::TrainConfig,
+    dir: &std::path::Path,
+    seeds: Vec<u64>,
+    resume: bool,
+) -> Result<(), String> {
+    // A fresh group: the one config with each seed. A resumed one: each run's saved config
+    // (they differ only in the seed), with the new budget.
+    let configs = seeds
+        .iter()
+        .map(|&seed| {
+            if !resume {
+                return Ok(cinder::algo::TrainConfig {
+                    seed,
+                    ..config.clone()
+                });
+            }
+            let mut saved = run::read_run_config(&run::Group::run_dir(dir, seed))?;
+            saved.total_timesteps = config.total_timesteps;
+            Ok(saved)
+        })
+        .collect::<run::Result<Vec<_>>>()
+        .map_err(|e| e.to_string())?;
+    if mode != run::ProgressMode::Quiet {
+        println!(
+            "training {} on {} for {} steps, seeds {:?} ({kind}, {}) → {}",
+            config.algo.name(),
+            config.env_id,
+            config.total_timesteps,
+            seeds,
+            actor.describe(),
+            dir.display()
+        );
+    }
+    let (summaries, how) = cinder::with_backend!(kind, |B, device| {
+        run::train_group_in_dir::<burn::backend::Autodiff<B>>(
+            &configs, dir, &seeds, resume, mode, actor, &device,
+        )
+    })
+    .map_err(|e| e.to_string())?;
+    if mode != run::ProgressMode::Quiet {
+        match &how {
+            run::GroupMode::Lockstep => println!(
+                "trained in lockstep: one stacked Fisher operator and one batched CG per update"
+            ),
+            run::GroupMode::OneByOne(why) => println!("trained one after another: {why}"),
+        }
+        for (seed, s) in seeds.iter().zip(&summaries) {
+            println!(
+                "seed {seed}: {} steps in {:.1} s; final eval {:.1} ± {:.1}; {}",
+                s.steps,
+                s.wall_s,
+                s.final_eval.mean_return,
+                s.final_eval.std_return,
+                run::Group::run_dir(dir, *seed).display()
+            );
+        }
+        let means: Vec<f64> = summaries.iter().map(|s| s.final_eval.mean_return).collect();
+        let (mean, std) = run::mean_std(&means);
+        println!(
+            "done: final eval {mean:.1} ± {std:.1} over {} seeds; curves in {}",
+            seeds.len(),
+            dir.join("curve.png").display()
         );
     }
     Ok(())

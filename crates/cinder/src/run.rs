@@ -11,9 +11,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use burn::tensor::backend::AutodiffBackend;
 use cinder_algo::{
-    AlgoConfig, AlgoError, Callback, Control, EvalResult, Metrics, MlpAgent, TrainConfig,
-    TrainSummary, latest_checkpoint, preset,
+    AgentPolicy, AlgoConfig, AlgoError, Callback, Control, EvalResult, Lockstep, Metrics, MlpAgent,
+    TrainConfig, TrainSummary, Trainer, latest_checkpoint, preset,
 };
+use cinder_fisher::MlpPolicy;
 use serde_json::Value;
 
 use crate::backend::{BackendError, BackendKind};
@@ -361,6 +362,8 @@ impl ProgressMode {
 /// The training callback that shows progress.
 struct Progress {
     mode: ProgressMode,
+    /// `"seed 3 · "` for a run of a group, else empty.
+    label: String,
     bar: Option<indicatif::ProgressBar>,
     total: u64,
     next_line: u64,
@@ -383,12 +386,31 @@ impl Progress {
         });
         Self {
             mode,
+            label: String::new(),
             bar,
             total,
             next_line: done + total / 10,
             recent_return: None,
             start: Instant::now(),
         }
+    }
+}
+
+impl Progress {
+    /// The progress of one run of a group: its lines start with `label`, its bar joins
+    /// `multi` (one bar per run).
+    fn labelled(mut self, label: &str, multi: &indicatif::MultiProgress) -> Self {
+        self.label = format!("{label} · ");
+        if let Some(bar) = self.bar.take() {
+            bar.set_prefix(label.to_string());
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{prefix:>8} {bar:30} {human_pos}/{human_len} steps · {msg} · ETA {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            self.bar = Some(multi.add(bar));
+        }
+        self
     }
 }
 
@@ -412,7 +434,8 @@ impl Callback for Progress {
             ProgressMode::Lines if step >= self.next_line || step >= self.total => {
                 self.next_line = step + (self.total / 10).max(1);
                 println!(
-                    "step {step}/{} · {sps:.0} SPS · episodic return {ret} · {:.0} s",
+                    "{}step {step}/{} · {sps:.0} SPS · episodic return {ret} · {:.0} s",
+                    self.label,
                     self.total,
                     self.start.elapsed().as_secs_f64()
                 );
@@ -432,7 +455,8 @@ impl Callback for Progress {
 
     fn on_evaluation(&mut self, r: &EvalResult) {
         let line = format!(
-            "eval at step {}: {:.1} ± {:.1} over {} episodes",
+            "{}eval at step {}: {:.1} ± {:.1} over {} episodes",
+            self.label,
             r.global_step,
             r.mean_return,
             r.std_return,
@@ -459,6 +483,25 @@ pub fn train_in_dir<B: AutodiffBackend>(
     actor: ActorPlacement,
     device: &B::Device,
 ) -> Result<TrainSummary> {
+    let mut agent = open_agent::<B>(config, dir, resume, actor, device)?;
+    let mut progress = Progress::new(mode, config.total_timesteps, agent.global_step());
+    let summary = agent.train(&mut progress)?;
+    if let Some(bar) = &progress.bar {
+        bar.finish_and_clear();
+    }
+    finish_run_dir(dir, &summary)?;
+    Ok(summary)
+}
+
+/// The agent of a run folder: continued from its latest checkpoint (`resume` and one
+/// exists), else fresh with `config` written to `config.json`; acting as `actor` says.
+fn open_agent<B: AutodiffBackend>(
+    config: &TrainConfig,
+    dir: &Path,
+    resume: bool,
+    actor: ActorPlacement,
+    device: &B::Device,
+) -> Result<MlpAgent<B>> {
     // A run stopped before its first checkpoint has nothing to continue: it starts over
     // with its saved config (and writes its metrics anew).
     let resume = resume && has_checkpoint(dir);
@@ -480,11 +523,11 @@ pub fn train_in_dir<B: AutodiffBackend>(
             &serde_json::to_string_pretty(config).map_err(|e| usage(e.to_string()))?,
         )?;
     }
-    let mut progress = Progress::new(mode, config.total_timesteps, agent.global_step());
-    let summary = agent.train(&mut progress)?;
-    if let Some(bar) = &progress.bar {
-        bar.finish_and_clear();
-    }
+    Ok(agent)
+}
+
+/// Writes a finished run's `summary.json` and `curve.png`.
+fn finish_run_dir(dir: &Path, summary: &TrainSummary) -> Result<()> {
     let line = serde_json::json!({
         "env": summary.env,
         "algo": summary.algo,
@@ -499,7 +542,228 @@ pub fn train_in_dir<B: AutodiffBackend>(
         "charts/episodic_return",
         &dir.join("curve.png"),
     )?;
-    Ok(summary)
+    Ok(())
+}
+
+/// The manifest of a group folder (`group.json`): several seeds of one config trained by one
+/// `cinder train --seeds` command, each in an ordinary run folder `seed_<seed>/`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Group {
+    /// Environment id.
+    pub env: String,
+    /// Algorithm name.
+    pub algo: String,
+    /// The seeds, in the order given.
+    pub seeds: Vec<u64>,
+}
+
+impl Group {
+    /// The file in a group folder.
+    pub const FILE: &'static str = "group.json";
+
+    /// The run folder of `seed` in group folder `dir`.
+    pub fn run_dir(dir: &Path, seed: u64) -> PathBuf {
+        dir.join(format!("seed_{seed}"))
+    }
+
+    /// The group in `dir`, or `None` when `dir` is not a group folder.
+    ///
+    /// # Errors
+    /// A damaged `group.json`.
+    pub fn read(dir: &Path) -> Result<Option<Self>> {
+        let path = dir.join(Self::FILE);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| usage(format!("{} is damaged: {e}", path.display())))
+    }
+
+    /// Writes `group.json` into `dir`.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| usage(e.to_string()))?;
+        write_atomic(&dir.join(Self::FILE), &format!("{text}\n"))
+    }
+}
+
+/// Reads `--seeds`: distinct seeds, at least one.
+///
+/// # Errors
+/// An empty list or a repeated seed.
+pub fn check_seeds(seeds: &[u64]) -> Result<()> {
+    if seeds.is_empty() {
+        return Err(usage("--seeds needs at least one seed, e.g. --seeds 0,1,2"));
+    }
+    for (i, s) in seeds.iter().enumerate() {
+        if seeds[..i].contains(s) {
+            return Err(usage(format!(
+                "--seeds lists seed {s} twice; each seed is one run folder"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A fresh group folder name: `runs/{env}__{algo}__seeds_{s0-s1-…}__{unix time}`.
+pub fn default_group_dir(config: &TrainConfig, seeds: &[u64]) -> PathBuf {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let seeds: Vec<String> = seeds.iter().map(u64::to_string).collect();
+    PathBuf::from("runs").join(format!(
+        "{}__{}__seeds_{}__{now}",
+        config.env_id,
+        config.algo.name(),
+        seeds.join("-")
+    ))
+}
+
+/// How the seeds of a group were trained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupMode {
+    /// Together: one stacked Fisher operator and one batched CG per update
+    /// ([`cinder_algo::Lockstep`]).
+    Lockstep,
+    /// One after another, for the reason given.
+    OneByOne(String),
+}
+
+/// What `cinder train --seeds` does once the group folder is settled: trains (or continues)
+/// the run folder of every seed of `group` — `configs[i]` is seed `group.seeds[i]`'s config
+/// — in lockstep for TRPO and NPG, one after another otherwise (or when lockstep refuses
+/// the configs), then writes each run's `summary.json` and `curve.png`, and the group's
+/// `curve.png` (mean and band over the seeds).
+///
+/// # Errors
+/// Training or I/O failures.
+pub fn train_group_in_dir<B: AutodiffBackend>(
+    configs: &[TrainConfig],
+    group: &Path,
+    seeds: &[u64],
+    resume: bool,
+    mode: ProgressMode,
+    actor: ActorPlacement,
+    device: &B::Device,
+) -> Result<(Vec<TrainSummary>, GroupMode)> {
+    let dirs: Vec<PathBuf> = seeds.iter().map(|&s| Group::run_dir(group, s)).collect();
+    let mut agents = Vec::with_capacity(configs.len());
+    for (config, dir) in configs.iter().zip(&dirs) {
+        if !resume {
+            create_run_dir(dir)?;
+        }
+        agents.push(open_agent::<B>(config, dir, resume, actor, device)?);
+    }
+    let multi = indicatif::MultiProgress::new();
+    let mut progress: Vec<Progress> = agents
+        .iter()
+        .zip(seeds)
+        .map(|(a, s)| {
+            Progress::new(mode, a.config().total_timesteps, a.global_step())
+                .labelled(&format!("seed {s}"), &multi)
+        })
+        .collect();
+    let natural = matches!(configs[0].algo, AlgoConfig::Trpo(_) | AlgoConfig::Npg(_));
+    let start = Instant::now();
+    let (summaries, how) = if agents.iter().all(|a| matches!(a, MlpAgent::Gaussian(_))) {
+        train_together(
+            agents
+                .into_iter()
+                .filter_map(|a| match a {
+                    MlpAgent::Gaussian(t) => Some(t),
+                    MlpAgent::Categorical(_) => None,
+                })
+                .collect(),
+            &mut progress,
+            natural,
+        )?
+    } else {
+        train_together(
+            agents
+                .into_iter()
+                .filter_map(|a| match a {
+                    MlpAgent::Categorical(t) => Some(t),
+                    MlpAgent::Gaussian(_) => None,
+                })
+                .collect(),
+            &mut progress,
+            natural,
+        )?
+    };
+    for p in &progress {
+        if let Some(bar) = &p.bar {
+            bar.finish_and_clear();
+        }
+    }
+    for (dir, summary) in dirs.iter().zip(&summaries) {
+        finish_run_dir(dir, summary)?;
+    }
+    crate::plot::plot_runs(&dirs, "charts/episodic_return", &group.join("curve.png"))?;
+    let means: Vec<f64> = summaries.iter().map(|s| s.final_eval.mean_return).collect();
+    let (mean, std) = mean_std(&means);
+    let line = serde_json::json!({
+        "env": configs[0].env_id,
+        "algo": configs[0].algo.name(),
+        "seeds": seeds,
+        "lockstep": how == GroupMode::Lockstep,
+        "steps": summaries.iter().map(|s| s.steps).collect::<Vec<_>>(),
+        "wall_s": start.elapsed().as_secs_f64(),
+        "final_eval_means": means,
+        "final_eval_mean": mean,
+        "final_eval_std": std,
+    });
+    write_atomic(&group.join("summary.json"), &format!("{line}\n"))?;
+    Ok((summaries, how))
+}
+
+/// Mean and (population) standard deviation.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// Trains `trainers` in lockstep when `natural` (TRPO, NPG) and [`Lockstep::check`] accepts
+/// them, else one after another.
+fn train_together<B, P>(
+    trainers: Vec<Trainer<B, P>>,
+    progress: &mut [Progress],
+    natural: bool,
+) -> Result<(Vec<TrainSummary>, GroupMode)>
+where
+    B: AutodiffBackend,
+    P: AgentPolicy<B>,
+    P::InnerModule: MlpPolicy<B::InnerBackend>,
+{
+    let refused = if natural {
+        Lockstep::check(&trainers).err().map(|e| e.to_string())
+    } else {
+        Some("lockstep batches the Fisher solves of TRPO and NPG; this algorithm has none".into())
+    };
+    match refused {
+        None => {
+            let mut group = Lockstep::new(trainers)?;
+            let mut callbacks: Vec<&mut dyn Callback> = progress
+                .iter_mut()
+                .map(|p| p as &mut dyn Callback)
+                .collect();
+            Ok((group.train(&mut callbacks)?, GroupMode::Lockstep))
+        }
+        Some(why) => {
+            let mut summaries = Vec::with_capacity(trainers.len());
+            for (mut trainer, p) in trainers.into_iter().zip(progress.iter_mut()) {
+                summaries.push(trainer.train(p)?);
+            }
+            Ok((summaries, GroupMode::OneByOne(why)))
+        }
+    }
 }
 
 /// `cinder eval`: loads the latest checkpoint of a run folder and evaluates it with the

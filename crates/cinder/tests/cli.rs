@@ -192,7 +192,6 @@ fn train_eval_resume_plot_cycle() {
 
 /// The files of a run folder, relative to it (checkpoint contents and event-file names
 /// aside: those carry times).
-#[cfg(feature = "wgpu")]
 fn run_files(dir: &Path) -> Vec<String> {
     let mut files: Vec<String> = snapshot(dir)
         .into_iter()
@@ -957,4 +956,126 @@ fn tensorboard_reads_every_metric_at_its_step_through_a_kill_and_a_resume() {
     let at = rows[1]["global_step"].as_u64();
     check_events(&tensorboard_events(&dir), &resumed, at);
     let _ = std::fs::remove_dir_all(&cwd);
+}
+
+/// `--seeds 0,1` trains both seeds of TRPO in lockstep into ordinary run folders of a group
+/// folder, each run as its seed would train alone (the first rollout exactly, the update to
+/// float noise: the two policies' Fisher products are batched); `--resume GROUP` continues
+/// both; PPO runs its seeds one after another with the same folders; bad seed lists are
+/// refused before a folder is made.
+#[test]
+fn seeds_train_in_lockstep_into_run_folders_and_resume_as_a_group() {
+    let dir = scratch("seeds");
+    let pendulum = ["train", "--env", "Pendulum-v1", "--quiet"];
+    fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [base, extra].concat()
+    }
+    let args = |extra: &[&'static str]| with(&pendulum, extra);
+    ok(&cinder(
+        &args(&[
+            "--algo", "trpo", "--seeds", "0,1", "--steps", "4096", "--out", "g",
+        ]),
+        &dir,
+    ));
+    ok(&cinder(
+        &args(&[
+            "--algo", "trpo", "--seed", "1", "--steps", "4096", "--out", "alone",
+        ]),
+        &dir,
+    ));
+    let group = dir.join("g");
+    assert_eq!(
+        json(&group.join("group.json"))["seeds"],
+        serde_json::json!([0, 1])
+    );
+    let summary = json(&group.join("summary.json"));
+    assert_eq!(summary["lockstep"], true, "{summary}");
+    assert_eq!(summary["final_eval_means"].as_array().unwrap().len(), 2);
+    assert!(group.join("curve.png").is_file());
+    for seed in [0, 1] {
+        let run = group.join(format!("seed_{seed}"));
+        assert_eq!(
+            run_files(&run),
+            run_files(&dir.join("alone")),
+            "seed {seed}"
+        );
+        assert_eq!(json(&run.join("config.json"))["seed"], seed);
+    }
+    // Seed 1 in the group against seed 1 alone: the same rollouts and nearly the same step.
+    let (grouped, alone) = (
+        metrics_rows(&group.join("seed_1")),
+        metrics_rows(&dir.join("alone")),
+    );
+    assert_eq!(grouped.len(), 2);
+    assert_eq!(grouped.len(), alone.len());
+    assert_eq!(
+        grouped[0]["charts/episodic_return"],
+        alone[0]["charts/episodic_return"]
+    );
+    for key in [
+        "charts/episodic_return",
+        "losses/approx_kl",
+        "losses/value_loss",
+    ] {
+        for (g, a) in grouped.iter().zip(&alone) {
+            let (g, a) = (g[key].as_f64().unwrap(), a[key].as_f64().unwrap());
+            assert!(
+                (g - a).abs() <= 1e-3 * a.abs().max(1e-3),
+                "{key}: {g} vs {a}"
+            );
+        }
+    }
+
+    // The group continues as a group, to the new budget.
+    let out = ok(&cinder(
+        &["train", "--resume", "g", "--steps", "6144"],
+        &dir,
+    ));
+    assert!(out.contains("trained in lockstep"), "{out}");
+    for seed in [0, 1] {
+        let rows = metrics_rows(&group.join(format!("seed_{seed}")));
+        assert_eq!(rows.len(), 3, "seed {seed}");
+        assert_eq!(rows[2]["global_step"], 6144);
+    }
+    fails(
+        &cinder(&["train", "--resume", "g", "--seeds", "2,3"], &dir),
+        &["--resume continues the saved config"],
+    );
+
+    // PPO has no Fisher solve to batch: the seeds run one after another, same folders.
+    let out = ok(&cinder(
+        &[
+            "train",
+            "--env",
+            "Pendulum-v1",
+            "--algo",
+            "ppo",
+            "--seeds",
+            "3,4",
+            "--steps",
+            "4096",
+            "--out",
+            "ppo",
+        ],
+        &dir,
+    ));
+    assert!(out.contains("trained one after another"), "{out}");
+    assert_eq!(json(&dir.join("ppo/summary.json"))["lockstep"], false);
+    for seed in [3, 4] {
+        assert!(dir.join(format!("ppo/seed_{seed}/checkpoints")).is_dir());
+    }
+
+    // Refused before anything is made.
+    fails(
+        &cinder(&args(&["--seeds", "0,0", "--out", "bad"]), &dir),
+        &["seed 0 twice"],
+    );
+    let out = cinder(
+        &args(&["--seed", "1", "--seeds", "0,1", "--out", "bad"]),
+        &dir,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--seeds"));
+    assert!(!dir.join("bad").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }
