@@ -169,6 +169,34 @@ enum BenchCommand {
     /// and CG for both products over hidden × batch sizes, then TRPO training and its update
     /// time for each actor placement. One JSON object per row (scripts/bench_gpu.sh).
     Suite(SuiteArgs),
+    /// Learner overhead: a training run's wall clock against its envs stepped alone (same
+    /// env, env count, threads and steps, random actions), as one JSON object.
+    Overhead(OverheadArgs),
+}
+
+#[derive(Args, Debug)]
+struct OverheadArgs {
+    /// Environment id.
+    #[arg(long = "env")]
+    env: String,
+    /// Algorithm: trpo, npg, ppo, ppo-kl or vpg (with the env's preset).
+    #[arg(long, default_value = "trpo")]
+    algo: String,
+    /// Env steps (default: the preset's budget).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Seed of the run and of the random actions.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Overrides of the training config, as `cinder train --set` (repeatable).
+    #[arg(long = "set")]
+    sets: Vec<String>,
+    /// Backend of the learner.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// Worker threads (CPU backend and env stepping); default: one per core.
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -413,6 +441,44 @@ fn suite(args: SuiteArgs) -> Result<(), String> {
         cinder::suite::run_suite::<burn::backend::Autodiff<B>>(kind, &device, &config, &mut emit)
     })
     .map_err(|e| e.to_string())
+}
+
+fn overhead(args: OverheadArgs) -> Result<(), String> {
+    let kind: BackendKind = args
+        .backend
+        .parse()
+        .map_err(|e: cinder::backend::BackendError| e.to_string())?;
+    run::check_algo(&args.algo).map_err(|e| e.to_string())?;
+    let config = run::resolve_config(
+        &args.env,
+        &args.algo,
+        &run::Overrides {
+            sets: args.sets.clone(),
+            total_timesteps: args.steps,
+            seed: Some(args.seed),
+            ..run::Overrides::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    cinder::algo::make_env(&config, 1, 0).map_err(|e| e.to_string())?;
+    set_threads(args.threads)?;
+    probe_device(kind)?;
+    let o = cinder::with_backend!(kind, |B, device| {
+        cinder::suite::bench_overhead::<burn::backend::Autodiff<B>>(&config, &device)
+    })
+    .map_err(|e| e.to_string())?;
+    let mut row = serde_json::to_value(&o).map_err(|e| e.to_string())?;
+    row["bench"] = "overhead".into();
+    row["env"] = config.env_id.clone().into();
+    row["algo"] = run::algo_name(&config).into();
+    row["backend"] = kind.name().into();
+    row["num_envs"] = config.num_envs.into();
+    row["threads"] = args
+        .threads
+        .unwrap_or_else(rayon::current_num_threads)
+        .into();
+    println!("{row}");
+    Ok(())
 }
 
 fn train(args: TrainArgs) -> Result<(), String> {
@@ -809,6 +875,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Bench(BenchCommand::Suite(args)) => suite(args)?,
+        Command::Bench(BenchCommand::Overhead(args)) => overhead(args)?,
         Command::Bench(BenchCommand::Fvp {
             common,
             method,

@@ -242,3 +242,45 @@ pub fn run_suite<B: AutodiffBackend>(
     }
     Ok(())
 }
+
+/// What `cinder bench overhead` measured: a training run against its envs stepped alone.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Overhead {
+    /// Seconds of the env stack alone: the same env, env count, threads and steps, with
+    /// random actions ([`bench::bench_env`]).
+    pub env_alone_s: f64,
+    /// Seconds of the training call (its final evaluation included).
+    pub train_s: f64,
+    /// `train_s / env_alone_s`.
+    pub ratio: f64,
+    /// Seconds per phase of the training: collect, gae, policy, value.
+    pub time_split: [f64; 4],
+    /// Env steps trained.
+    pub steps: u64,
+    /// Final deterministic evaluation's mean return (a check that it learned as usual).
+    pub final_eval_mean: f64,
+}
+
+/// Trains `config` on backend `B` (no run folder) and steps its envs alone with random
+/// actions for as many steps, in that order, in this process.
+///
+/// # Errors
+/// Env or training failures.
+pub fn bench_overhead<B: AutodiffBackend>(
+    config: &cinder_algo::TrainConfig,
+    device: &B::Device,
+) -> run::Result<Overhead> {
+    let mut agent = MlpAgent::<B>::new(config.clone(), None, device)?;
+    let summary = agent.train(&mut cinder_algo::NoCallback)?;
+    let steps = usize::try_from(summary.steps).unwrap_or(usize::MAX);
+    let alone = bench::bench_env(&config.env_id, config.num_envs, steps, config.seed)
+        .map_err(|e| run::RunError::Usage(e.to_string()))?;
+    Ok(Overhead {
+        env_alone_s: alone.seconds,
+        train_s: summary.wall_s,
+        ratio: summary.wall_s / alone.seconds.max(1e-9),
+        time_split: summary.time_split,
+        steps: summary.steps,
+        final_eval_mean: summary.final_eval.mean_return,
+    })
+}

@@ -1079,3 +1079,44 @@ fn seeds_train_in_lockstep_into_run_folders_and_resume_as_a_group() {
     assert!(!dir.join("bad").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `cinder bench overhead` trains and then steps the same envs alone, and prints both times
+/// and their ratio as one JSON object.
+#[test]
+fn bench_overhead_prints_training_against_the_envs_alone() {
+    let dir = scratch("overhead");
+    let out = ok(&cinder(
+        &[
+            "bench",
+            "overhead",
+            "--env",
+            "Pendulum-v1",
+            "--algo",
+            "trpo",
+            "--steps",
+            "4096",
+        ],
+        &dir,
+    ));
+    let row: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(row["bench"], "overhead");
+    assert_eq!(row["steps"], 4096);
+    assert_eq!(row["num_envs"], 2);
+    let (train, alone) = (
+        row["train_s"].as_f64().unwrap(),
+        row["env_alone_s"].as_f64().unwrap(),
+    );
+    assert!(train > 0.0 && alone > 0.0, "{row}");
+    assert!((row["ratio"].as_f64().unwrap() - train / alone).abs() <= 1e-9 * train / alone);
+    let split: Vec<f64> = serde_json::from_value(row["time_split"].clone()).unwrap();
+    assert!(split.iter().sum::<f64>() <= train, "{row}");
+    assert!(row["final_eval_mean"].as_f64().unwrap().is_finite());
+    fails(
+        &cinder(
+            &["bench", "overhead", "--env", "Pendulum-v1", "--algo", "sac"],
+            &dir,
+        ),
+        &["unknown algorithm"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
