@@ -341,9 +341,7 @@ impl Common {
     }
 
     fn backend(&self) -> Result<BackendKind, String> {
-        self.backend
-            .parse()
-            .map_err(|e: cinder::backend::BackendError| e.to_string())
+        parse_backend(&self.backend)
     }
 }
 
@@ -399,10 +397,7 @@ fn probe_device(kind: BackendKind) -> Result<(), String> {
 }
 
 fn suite(args: SuiteArgs) -> Result<(), String> {
-    let kind: BackendKind = args
-        .backend
-        .parse()
-        .map_err(|e: cinder::backend::BackendError| e.to_string())?;
+    let kind = parse_backend(&args.backend)?;
     let hiddens = args
         .hiddens
         .iter()
@@ -444,10 +439,7 @@ fn suite(args: SuiteArgs) -> Result<(), String> {
 }
 
 fn overhead(args: OverheadArgs) -> Result<(), String> {
-    let kind: BackendKind = args
-        .backend
-        .parse()
-        .map_err(|e: cinder::backend::BackendError| e.to_string())?;
+    let kind = parse_backend(&args.backend)?;
     run::check_algo(&args.algo).map_err(|e| e.to_string())?;
     let config = run::resolve_config(
         &args.env,
@@ -482,10 +474,7 @@ fn overhead(args: OverheadArgs) -> Result<(), String> {
 }
 
 fn train(args: TrainArgs) -> Result<(), String> {
-    let kind: BackendKind = args
-        .backend
-        .parse()
-        .map_err(|e: cinder::backend::BackendError| e.to_string())?;
+    let kind = parse_backend(&args.backend)?;
     let actor = run::ActorPlacement::parse(&args.actor_backend, kind).map_err(|e| e.to_string())?;
     set_threads(args.threads)?;
     probe_device(kind)?;
@@ -681,10 +670,7 @@ fn train_group(
 }
 
 fn eval(args: EvalArgs) -> Result<(), String> {
-    let kind: BackendKind = args
-        .backend
-        .parse()
-        .map_err(|e: cinder::backend::BackendError| e.to_string())?;
+    let kind = parse_backend(&args.backend)?;
     if args.episodes == 0 {
         return Err("--episodes must be at least 1".into());
     }
@@ -941,6 +927,12 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `--backend`: a backend compiled into this binary.
+fn parse_backend(name: &str) -> Result<BackendKind, String> {
+    name.parse()
+        .map_err(|e: cinder::backend::BackendError| e.to_string())
 }
 
 /// Sizes rayon's global pool (before any work starts).
