@@ -6,7 +6,7 @@ use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
 use cinder_policy::ValueMlp;
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -125,25 +125,33 @@ impl<B: AutodiffBackend> ValueFitter<B> {
         }
         let d = obs.len() / m;
         let device = value.devices().into_iter().next().unwrap_or_default();
-        let all_obs = Tensor::<B, 2>::from_data(TensorData::new(obs.to_vec(), [m, d]), &device);
-        let all_returns =
-            Tensor::<B, 1>::from_data(TensorData::new(returns.to_vec(), [m]), &device);
-        let mut order: Vec<i64> = (0..m as i64).collect();
+        let mut order: Vec<usize> = (0..m).collect();
+        let mut pass_obs = vec![0.0; m * d];
+        let mut pass_returns = vec![0.0; m];
         let mut steps = 0;
         let mut last_pass_loss = 0.0;
         for pass in 0..self.config.n_critic_updates {
             order.shuffle(rng);
+            // The pass's data in minibatch order, gathered on the host and uploaded once:
+            // each minibatch is then a slice of it. A gather on the device per minibatch is an
+            // index upload and two `select`s, and burn-flex's 1-D `select` hands its loop to
+            // rayon's pool whatever its size (a thread wake-up per minibatch).
+            for (k, &i) in order.iter().enumerate() {
+                pass_obs[k * d..(k + 1) * d].copy_from_slice(&obs[i * d..(i + 1) * d]);
+                pass_returns[k] = returns[i];
+            }
+            let all_obs =
+                Tensor::<B, 2>::from_data(TensorData::new(pass_obs.clone(), [m, d]), &device);
+            let all_returns =
+                Tensor::<B, 1>::from_data(TensorData::new(pass_returns.clone(), [m]), &device);
             // The minibatch losses are summed on the device and read once per pass: a read
             // per minibatch is a device→host stall on a GPU (320 per MuJoCo TRPO update).
             let mut pass_loss: Option<Tensor<B::InnerBackend, 1>> = None;
             let mut batches = 0;
-            for chunk in order.chunks(self.config.batch_size) {
-                let idx = Tensor::<B, 1, Int>::from_data(
-                    TensorData::new(chunk.to_vec(), [chunk.len()]),
-                    &device,
-                );
-                let predicted = value.forward(all_obs.clone().select(0, idx.clone()));
-                let target = all_returns.clone().select(0, idx);
+            for start in (0..m).step_by(self.config.batch_size) {
+                let len = self.config.batch_size.min(m - start);
+                let predicted = value.forward(all_obs.clone().narrow(0, start, len));
+                let target = all_returns.clone().narrow(0, start, len);
                 let loss = (predicted - target).powi_scalar(2).mean();
                 let detached = loss.clone().inner();
                 pass_loss = Some(match pass_loss {

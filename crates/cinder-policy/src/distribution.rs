@@ -13,7 +13,7 @@ const LN_2PI: f64 = 1.837_877_066_409_345_3;
 pub trait ActionDistribution<B: Backend>: Clone + Send + core::fmt::Debug {
     /// The actions this distribution draws: [batch, act_dim] floats for a Gaussian,
     /// [batch] integers for a categorical.
-    type Actions: Clone;
+    type Actions: Clone + Send + Sync;
 
     /// Number of distributions in the batch.
     fn batch_size(&self) -> usize;

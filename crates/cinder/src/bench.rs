@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData, backend::Backend};
 use cinder_cg::{CgConfig, conjugate_gradient};
 use cinder_fisher::{
@@ -185,6 +186,47 @@ pub fn bench_cg<B: Backend>(
             operator(method, &policy, obs.clone(), 0.1).expect("benchmark sizes are valid");
         let sol = conjugate_gradient(|v| op.apply(v), g.clone(), &config).expect("valid");
         let _ = sol.x;
+    })
+}
+
+/// Times one pass of TRPO's critic fit ([`ValueFitter`]: minibatch Adam on a [`ValueMlp`]
+/// with `problem.hidden` layers, as the trainer builds it) over `problem.batch` random
+/// observations and returns, in minibatches of `minibatch`: `⌈batch / minibatch⌉` Adam steps
+/// and the pass's one read-back. The Adam state carries over from run to run, as it does
+/// from update to update.
+///
+/// [`ValueFitter`]: cinder_algo::ValueFitter
+/// [`ValueMlp`]: cinder_policy::ValueMlp
+pub fn bench_critic<B: AutodiffBackend>(
+    device: &B::Device,
+    problem: &Problem,
+    minibatch: usize,
+    reps: Reps,
+) -> Timing {
+    let mut value = cinder_policy::ValueMlpConfig::new(problem.obs_dim)
+        .with_hidden(problem.hidden.clone())
+        .init::<B>(problem.seed, device)
+        .expect("benchmark sizes are valid");
+    let mut rng = StdRng::seed_from_u64(problem.seed ^ 0x5eed);
+    let host = |n: usize, rng: &mut StdRng| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                let x: f64 = StandardNormal.sample(rng);
+                x as f32
+            })
+            .collect()
+    };
+    let obs = host(problem.batch * problem.obs_dim, &mut rng);
+    let returns = host(problem.batch, &mut rng);
+    let config = cinder_algo::ValueFitConfig::new()
+        .with_n_critic_updates(1)
+        .with_batch_size(minibatch);
+    let mut fitter = cinder_algo::ValueFitter::<B>::new(config).expect("valid sizes");
+    time::<B>(device, 3, reps, || {
+        let (v, _) = fitter
+            .fit(value.clone(), &obs, &returns, &mut rng)
+            .expect("random data fits");
+        value = v;
     })
 }
 

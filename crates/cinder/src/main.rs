@@ -163,6 +163,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         reps: usize,
     },
+    /// One pass of TRPO's critic fit (minibatch Adam on the value net; `--act-dim` unused):
+    /// the time of the pass and of one Adam step.
+    Critic {
+        #[command(flatten)]
+        common: Common,
+        /// Minibatch size of the fit (`batch_size`).
+        #[arg(long, default_value_t = 128)]
+        minibatch: usize,
+        /// Timed repetitions.
+        #[arg(long, default_value_t = 20)]
+        reps: usize,
+    },
     /// Vector-env stepping with random actions (auto-reset included).
     Env(EnvBenchArgs),
     /// The GPU benchmark's rows for one backend in one process (kernels compile once): FVP
@@ -872,7 +884,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let t = cinder::with_backend!(kind, |B, device| {
                 bench::bench_fvp::<B>(&device, &problem, method, bench::Reps::exactly(reps))
             });
-            emit(&common, "fvp", method, kind, t, serde_json::json!({}));
+            emit(&common, "fvp", Some(method), kind, t, serde_json::json!({}));
         }
         Command::Bench(BenchCommand::Cg {
             common,
@@ -888,11 +900,37 @@ fn run(cli: Cli) -> Result<(), String> {
             emit(
                 &common,
                 "cg",
-                method,
+                Some(method),
                 kind,
                 t,
                 serde_json::json!({ "iters": iters }),
             );
+        }
+        Command::Bench(BenchCommand::Critic {
+            common,
+            minibatch,
+            reps,
+        }) => {
+            let (problem, kind) = (common.problem()?, common.backend()?);
+            if minibatch == 0 {
+                return Err("--minibatch must be at least 1".into());
+            }
+            common.apply_threads()?;
+            let t = cinder::with_backend!(kind, |B, device| {
+                bench::bench_critic::<burn::backend::Autodiff<B>>(
+                    &device,
+                    &problem,
+                    minibatch,
+                    bench::Reps::exactly(reps),
+                )
+            });
+            let steps = problem.batch.div_ceil(minibatch);
+            let extra = serde_json::json!({
+                "minibatch": minibatch,
+                "adam_steps": steps,
+                "ms_per_step": t.median_ms / steps as f64,
+            });
+            emit(&common, "critic", None, kind, t, extra);
         }
         Command::Check(CheckCommand::Fvp {
             common,
@@ -950,7 +988,7 @@ fn set_threads(threads: Option<usize>) -> Result<(), String> {
 fn emit(
     common: &Common,
     bench: &str,
-    method: FvpMethod,
+    method: Option<FvpMethod>,
     kind: BackendKind,
     t: bench::Timing,
     extra: serde_json::Value,
@@ -958,7 +996,7 @@ fn emit(
     if common.json {
         let mut v = serde_json::json!({
             "bench": bench,
-            "method": method.name(),
+            "method": method.map(FvpMethod::name),
             "backend": kind.name(),
             "batch": common.batch,
             "obs_dim": common.obs_dim,
@@ -969,13 +1007,16 @@ fn emit(
             "min_ms": t.min_ms,
         });
         if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            if method.is_none() {
+                o.remove("method");
+            }
             o.extend(e.clone());
         }
         println!("{v}");
     } else {
         println!(
-            "{bench} {} on {kind}, batch {}, obs {} act {} hidden {:?}: median {:.3} ms, min {:.3} ms",
-            method.name(),
+            "{bench} {}on {kind}, batch {}, obs {} act {} hidden {:?}: median {:.3} ms, min {:.3} ms",
+            method.map_or(String::new(), |m| format!("{} ", m.name())),
             common.batch,
             common.obs_dim,
             common.act_dim,
