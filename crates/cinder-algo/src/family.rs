@@ -48,6 +48,10 @@ pub trait ActionFamily: DistributionFamily {
         indices: Tensor<B, 1, Int>,
     ) -> Actions<Self, B>;
 
+    /// The actions `start..start + len` (a minibatch of actions already in minibatch order).
+    fn narrow<B: Backend>(actions: &Actions<Self, B>, start: usize, len: usize)
+    -> Actions<Self, B>;
+
     /// Mean standard deviation of a Gaussian (`policy/std`); `None` for other families.
     fn mean_std<B: Backend>(dist: &Dist<Self, B>) -> Option<Tensor<B, 1>> {
         let _ = dist;
@@ -93,6 +97,10 @@ impl ActionFamily for GaussianFamily {
         actions.clone().select(0, indices)
     }
 
+    fn narrow<B: Backend>(actions: &Tensor<B, 2>, start: usize, len: usize) -> Tensor<B, 2> {
+        actions.clone().narrow(0, start, len)
+    }
+
     fn mean_std<B: Backend>(dist: &DiagGaussian<B>) -> Option<Tensor<B, 1>> {
         Some(dist.log_std.clone().exp().mean())
     }
@@ -135,6 +143,14 @@ impl ActionFamily for CategoricalFamily {
         indices: Tensor<B, 1, Int>,
     ) -> Tensor<B, 1, Int> {
         actions.clone().select(0, indices)
+    }
+
+    fn narrow<B: Backend>(
+        actions: &Tensor<B, 1, Int>,
+        start: usize,
+        len: usize,
+    ) -> Tensor<B, 1, Int> {
+        actions.clone().narrow(0, start, len)
     }
 }
 

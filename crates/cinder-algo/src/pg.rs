@@ -481,31 +481,66 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
             if mb < m {
                 order.shuffle(rng);
             }
-            for chunk in order.chunks(mb) {
-                let idx = Tensor::<B, 1, Int>::from_data(
-                    TensorData::new(chunk.to_vec(), [chunk.len()]),
-                    &device,
-                );
-                let whole = chunk.len() == m;
+            // The epoch's data in minibatch order, one `select` per quantity per epoch: each
+            // minibatch is then a slice. A gather per minibatch costs an index upload and a
+            // `select` per quantity, and burn-flex's 1-D `select` hands its loop to rayon's
+            // pool whatever its size (a thread wake-up each time).
+            let perm = (mb < m).then(|| {
+                Tensor::<B, 1, Int>::from_data(TensorData::new(order.clone(), [m]), &device)
+            });
+            let take1 = |t: &Tensor<B, 1>| match &perm {
+                Some(p) => t.clone().select(0, p.clone()),
+                None => t.clone(),
+            };
+            let ep_obs = match &perm {
+                Some(p) => batch.obs.clone().select(0, p.clone()),
+                None => batch.obs.clone(),
+            };
+            let ep_actions = match &perm {
+                Some(p) => P::Family::select(&batch.actions, p.clone()),
+                None => batch.actions.clone(),
+            };
+            let ep_old_lp = take1(&batch.old_log_probs);
+            let ep_adv = take1(&full_adv);
+            let ep_returns = take1(&batch.returns);
+            let ep_old_values = match &s.objective {
+                Objective::Clip {
+                    clip_range_vf: Some(_),
+                    ..
+                } => Some(take1(&batch.old_values)),
+                _ => None,
+            };
+            let ep_old_dist = match (&s.objective, &perm) {
+                (Objective::KlPenalty { .. }, Some(p)) => {
+                    Some(P::Family::map_backend(old_dist.clone(), |t| {
+                        t.select(0, p.clone())
+                    }))
+                }
+                (Objective::KlPenalty { .. }, None) => Some(old_dist.clone()),
+                _ => None,
+            };
+            for start in (0..m).step_by(mb) {
+                let len = mb.min(m - start);
+                let whole = len == m;
                 let pick1 = |t: &Tensor<B, 1>| {
                     if whole {
                         t.clone()
                     } else {
-                        t.clone().select(0, idx.clone())
+                        t.clone().narrow(0, start, len)
                     }
                 };
                 let obs = if whole {
-                    batch.obs.clone()
+                    ep_obs.clone()
                 } else {
-                    batch.obs.clone().select(0, idx.clone())
+                    ep_obs.clone().narrow(0, start, len)
                 };
                 let actions = if whole {
-                    batch.actions.clone()
+                    ep_actions.clone()
                 } else {
-                    P::Family::select(&batch.actions, idx.clone())
+                    P::Family::narrow(&ep_actions, start, len)
                 };
-                let old_lp = pick1(&batch.old_log_probs);
-                let mut adv = pick1(&full_adv);
+                let old_lp = pick1(&ep_old_lp);
+                let mut adv = pick1(&ep_adv);
                 if s.normalize_advantage && s.objective != Objective::Vanilla {
                     adv = normalize(adv);
                 }
@@ -532,10 +567,11 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
                         (unclipped.max_pair(clipped).mean(), Some(clipfrac))
                     }
                     Objective::KlPenalty { .. } => {
+                        let ep_old = ep_old_dist.clone().expect("built for the KL objective");
                         let old = if whole {
-                            old_dist.clone()
+                            ep_old
                         } else {
-                            P::Family::map_backend(old_dist.clone(), |t| t.select(0, idx.clone()))
+                            P::Family::map_backend(ep_old, |t| t.narrow(0, start, len))
                         };
                         let kl = old.kl(&dist).mean();
                         (
@@ -549,14 +585,15 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
                     (None, pg_loss.clone())
                 } else {
                     let v = value.forward(obs);
-                    let ret = pick1(&batch.returns);
+                    let ret = pick1(&ep_returns);
                     let unclipped = (v.clone() - ret.clone()).powi_scalar(2);
                     let v_loss = match &s.objective {
                         Objective::Clip {
                             clip_range_vf: Some(c),
                             ..
                         } => {
-                            let old_v = pick1(&batch.old_values);
+                            let old_v =
+                                pick1(ep_old_values.as_ref().expect("built for a clipped value"));
                             let clipped_v = old_v.clone() + (v - old_v).clamp(-c, *c);
                             let clipped = (clipped_v - ret).powi_scalar(2);
                             unclipped.max_pair(clipped).mean().mul_scalar(0.5)
