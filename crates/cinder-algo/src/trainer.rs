@@ -1405,6 +1405,14 @@ impl<B: AutodiffBackend> MlpAgent<B> {
         }
     }
 
+    /// See [`Trainer::set_overlap`].
+    pub fn set_overlap(&mut self, on: bool) {
+        match self {
+            MlpAgent::Gaussian(t) => t.set_overlap(on),
+            MlpAgent::Categorical(t) => t.set_overlap(on),
+        }
+    }
+
     /// See [`Trainer::train`].
     ///
     /// # Errors

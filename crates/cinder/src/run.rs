@@ -517,6 +517,9 @@ fn open_agent<B: AutodiffBackend>(
         MlpAgent::<B>::new(config.clone(), Some(dir), device)?
     };
     actor.install(&mut agent)?;
+    // TRPO/NPG overlap the policy step and the critic fit on two threads; `--threads 1`
+    // (one core per run, e.g. a job of a sweep) keeps the learner on one.
+    agent.set_overlap(rayon::current_num_threads() > 1);
     if resume {
         write_atomic(
             &dir.join("config.json"),
