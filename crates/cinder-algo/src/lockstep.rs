@@ -159,7 +159,11 @@ where
         let prepared: Vec<_> = idx
             .iter()
             .zip(pending)
-            .map(|(&i, p)| natural(i).prepare(&self.trainers[i].policy, &p.batch))
+            .map(|(&i, p)| {
+                natural(i)
+                    .settings()
+                    .prepare(&self.trainers[i].policy, &p.batch)
+            })
             .collect();
         let g = Tensor::stack(prepared.iter().map(|p| p.g.clone()).collect(), 0);
         let inners: Vec<P::InnerModule> = idx
@@ -190,7 +194,12 @@ where
                     breakdown: breakdown.clone().narrow(0, j, 1),
                     iterations: sol.iterations.clone().narrow(0, j, 1),
                 };
-                natural(i).finish(self.trainers[i].policy.clone(), &p.batch, prep, solved)
+                natural(i).settings().finish(
+                    self.trainers[i].policy.clone(),
+                    &p.batch,
+                    prep,
+                    solved,
+                )
             })
             .collect()
     }

@@ -156,7 +156,7 @@ fn checked_settings(c: &TrpoConfig, line_search: bool) -> Result<(Settings, Valu
 
 /// The shared natural-gradient step.
 #[derive(Debug, Clone)]
-struct Settings {
+pub(crate) struct Settings {
     target_kl: f64,
     cg: CgConfig,
     fvp: FvpConfig,
@@ -337,25 +337,9 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
         )
     }
 
-    /// Surrogate, its gradient at θ_old and what the line search needs.
-    pub(crate) fn prepare<P: AgentPolicy<B>>(
-        &self,
-        policy: &P,
-        batch: &Batch<B, P::Family>,
-    ) -> Prepared<B, P> {
-        self.settings.prepare(policy, batch)
-    }
-
-    /// From the CG solution to the new policy: checks, step size, line search (TRPO) or full
-    /// step (NPG).
-    pub(crate) fn finish<P: AgentPolicy<B>>(
-        &self,
-        policy: P,
-        batch: &Batch<B, P::Family>,
-        prepared: Prepared<B, P>,
-        solved: Solved<B>,
-    ) -> Result<(P, UpdateStats)> {
-        self.settings.finish(policy, batch, prepared, solved)
+    /// The natural-gradient step's settings (a lockstep group runs them per policy).
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
     }
 }
 
@@ -389,7 +373,7 @@ impl Settings {
     }
 
     /// Surrogate, its gradient at θ_old and what the line search needs.
-    fn prepare<B: AutodiffBackend, P: AgentPolicy<B>>(
+    pub(crate) fn prepare<B: AutodiffBackend, P: AgentPolicy<B>>(
         &self,
         policy: &P,
         batch: &Batch<B, P::Family>,
@@ -420,7 +404,7 @@ impl Settings {
 
     /// From the CG solution to the new policy: checks, step size, line search (TRPO) or full
     /// step (NPG).
-    fn finish<B: AutodiffBackend, P: AgentPolicy<B>>(
+    pub(crate) fn finish<B: AutodiffBackend, P: AgentPolicy<B>>(
         &self,
         policy: P,
         batch: &Batch<B, P::Family>,
@@ -603,7 +587,7 @@ fn critic_stats(stats: &mut UpdateStats, fit: std::result::Result<f64, String>) 
     }
 }
 
-/// What [`NaturalGradient::prepare`] computes for one policy.
+/// What `Settings::prepare` computes for one policy.
 pub(crate) struct Prepared<B: AutodiffBackend, P: AgentPolicy<B>> {
     /// ∇L(θ_old), `[n]`.
     pub(crate) g: Tensor<B::InnerBackend, 1>,
