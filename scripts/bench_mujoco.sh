@@ -7,9 +7,10 @@
 #
 #   bash scripts/bench_mujoco.sh
 #   ENVS="Hopper-v5 Ant-v5" RUNS=5 bash scripts/bench_mujoco.sh
+#   ENVS="Humanoid-v5" STEPS=50000 bash scripts/bench_mujoco.sh   # slower tasks: fewer steps
 #
-# cinder: `cinder bench env --env ID --num-envs 64 --steps 200000 --threads 1|2 --json`, RUNS
-# runs each (default 3), median. Results: bench-results/mujoco.jsonl and
+# cinder: `cinder bench env --env ID --num-envs 64 --steps STEPS --threads 1|2 --json` (STEPS
+# default 200000), RUNS runs each (default 3), median. Results: bench-results/mujoco.jsonl and
 # bench-results/mujoco_gymnasium.jsonl; the table printed at the end is the one in
 # docs/environments.md. Run nothing else meanwhile: 2 cores.
 set -euo pipefail
@@ -23,13 +24,14 @@ if [[ -z "$bin" ]]; then
 fi
 envs="${ENVS:-Hopper-v5 HalfCheetah-v5 Walker2d-v5}"
 runs="${RUNS:-3}"
+steps="${STEPS:-200000}"
 mkdir -p bench-results
 : > bench-results/mujoco.jsonl
 for env in $envs; do
   for run in $(seq "$runs"); do
-    "$bin" bench env --env "$env" --num-envs 64 --steps 200000 --threads 1 --mj-step-loop --json \
+    "$bin" bench env --env "$env" --num-envs 64 --steps "$steps" --threads 1 --mj-step-loop --json \
       2>/dev/null | tee -a bench-results/mujoco.jsonl
-    "$bin" bench env --env "$env" --num-envs 64 --steps 200000 --threads 2 --json \
+    "$bin" bench env --env "$env" --num-envs 64 --steps "$steps" --threads 2 --json \
       2>/dev/null | tee -a bench-results/mujoco.jsonl
   done
 done

@@ -83,6 +83,9 @@ pub fn preset(env_id: &str, algo: &str) -> Option<TrainConfig> {
         // on sb3-contrib, whose Gaussian KL is the mean over the d action dimensions, not
         // their sum: its `target_kl` δ and `cg_damping` λ are cinder's d·δ and d·λ (the
         // same step, tests/trainer.rs::trpo_step_equals_sb3_contrib_s_on_recorded_data).
+        // rl-zoo has no TRPO entry for HumanoidStandup and Pusher (its default would be
+        // unnormalised): they get the same MuJoCo values as the others, for the same reason
+        // (rewards of very different scales: HumanoidStandup's are ~100 per step).
         (m, AlgoConfig::Trpo(_)) if MUJOCO.contains(&m) => {
             let d = mujoco_action_dim(m) as f64;
             let sb3_target_kl = if m == "HalfCheetah" { 0.04 } else { 0.01 };
@@ -98,7 +101,12 @@ pub fn preset(env_id: &str, algo: &str) -> Option<TrainConfig> {
                 .with_gamma(if m == "Swimmer" { 0.9999 } else { 0.99 })
                 .with_normalize_observation(true)
                 .with_normalize_reward(true)
-                .with_total_timesteps(1_000_000)
+                // rl-zoo trains Humanoid for 2M steps.
+                .with_total_timesteps(if m == "Humanoid" {
+                    2_000_000
+                } else {
+                    1_000_000
+                })
         }
         // MuJoCo locomotion, PPO: CleanRL's `ppo_continuous_action` (its defaults are
         // PpoConfig's), with its observation and reward normalisation.
@@ -121,7 +129,8 @@ fn mujoco_action_dim(name: &str) -> usize {
         "HalfCheetah" | "Walker2d" => 6,
         "Ant" => 8,
         "Swimmer" | "Reacher" => 2,
-        "Humanoid" => 17,
+        "Humanoid" | "HumanoidStandup" => 17,
+        "Pusher" => 7,
         _ => 1, // InvertedPendulum, InvertedDoublePendulum
     }
 }
@@ -134,7 +143,34 @@ const MUJOCO: &[&str] = &[
     "Ant",
     "Swimmer",
     "Humanoid",
+    "HumanoidStandup",
+    "Pusher",
     "InvertedPendulum",
     "InvertedDoublePendulum",
     "Reacher",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The TRPO conversion from sb3-contrib's per-dimension KL needs each task's action size.
+    #[test]
+    fn every_native_mujoco_task_has_its_action_size() {
+        let mut checked = 0;
+        for spec in cinder_env::registry() {
+            let name = spec.id.split('-').next().unwrap_or(spec.id);
+            if spec.id.ends_with("-v5") {
+                assert!(MUJOCO.contains(&name), "{} has no preset family", spec.id);
+                assert_eq!(
+                    mujoco_action_dim(name),
+                    spec.action_space.flat_dim(),
+                    "{}",
+                    spec.id
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, if cfg!(feature = "mujoco") { 11 } else { 0 });
+    }
+}

@@ -191,14 +191,14 @@ fn mujoco_envs_keep_spaces_flags_and_final_observations() {
 
 #[test]
 fn bridge_passes_check_env_and_make_falls_back_to_it() {
-    // No native env for Pusher-v5 (Hopper-v5 is native with the `mujoco` feature).
-    let mut env = make("Pusher-v5", 2, Some(0)).unwrap();
-    assert_eq!(env.observation_space().flat_dim(), 23);
+    // No native env for the v4 tasks (the v5 ones are native with the `mujoco` feature).
+    let mut env = make("Humanoid-v4", 2, Some(0)).unwrap();
+    assert_eq!(env.observation_space().flat_dim(), 376);
     let mut fresh = GymnasiumVecEnv::new("CartPole-v1", 2, None, &no_kwargs()).unwrap();
     check_env(&mut fresh, 1, 60).unwrap();
-    let mut obs = vec![0.0; 46];
+    let mut obs = vec![0.0; 2 * 376];
     env.reset(Some(0), &mut obs).unwrap();
-    let mut row = vec![0.0; 23];
+    let mut row = vec![0.0; 376];
     env.reset_env(1, &mut row).unwrap();
     assert!(
         registered_ids()

@@ -20,15 +20,18 @@ use cinder_env::{
 use rand::SeedableRng;
 use serde_json::json;
 
-const IDS: [&str; 8] = [
+const IDS: [&str; 11] = [
     "Hopper-v5",
     "HalfCheetah-v5",
     "Walker2d-v5",
     "Ant-v5",
+    "Humanoid-v5",
+    "HumanoidStandup-v5",
     "Swimmer-v5",
     "InvertedPendulum-v5",
     "InvertedDoublePendulum-v5",
     "Reacher-v5",
+    "Pusher-v5",
 ];
 
 fn kwargs(value: serde_json::Value) -> BTreeMap<String, serde_json::Value> {
@@ -236,6 +239,24 @@ fn keyword_arguments_are_checked() {
     assert!(
         msg.contains("`healthy_z_range` must be [low, high] with low ≤ high"),
         "{msg}"
+    );
+    // Gymnasium ignores it; another value would silently change nothing.
+    let msg = err("HumanoidStandup-v5", json!({"uph_cost_weight": 2.0}));
+    assert!(
+        msg.contains("uph_cost_weight = 2 would have no effect"),
+        "{msg}"
+    );
+    assert!(
+        make_with(
+            "HumanoidStandup-v5",
+            1,
+            None,
+            &MakeOptions {
+                kwargs: kwargs(json!({"uph_cost_weight": 1.0})),
+                max_episode_steps: None,
+            }
+        )
+        .is_ok()
     );
     let msg = err("Ant-v5", json!({"main_body": "head"}));
     assert!(msg.contains("body `head`"), "{msg}");
@@ -478,6 +499,23 @@ with open(OUT, "w") as f:
             ("InvertedPendulum-v5", json!({"reset_noise_scale": 0.05})),
             ("InvertedDoublePendulum-v5", json!({"healthy_reward": 5.0, "reset_noise_scale": 0.2})),
             ("Reacher-v5", json!({"reward_dist_weight": 0.5, "reward_control_weight": 2.0})),
+            (
+                "Humanoid-v5",
+                json!({"include_cinert_in_observation": false, "include_cfrc_ext_in_observation": false,
+                       "exclude_current_positions_from_observation": false, "contact_cost_weight": 1e-5,
+                       "contact_cost_range": [0.0, 0.5], "healthy_z_range": [0.9, 2.5],
+                       "forward_reward_weight": 2.0, "reset_noise_scale": 0.05}),
+            ),
+            (
+                "HumanoidStandup-v5",
+                json!({"include_cvel_in_observation": false, "include_qfrc_actuator_in_observation": false,
+                       "impact_cost_weight": 1e-5, "impact_cost_range": ["-inf", 0.3],
+                       "ctrl_cost_weight": 0.5, "frame_skip": 3}),
+            ),
+            (
+                "Pusher-v5",
+                json!({"reward_near_weight": 1.0, "reward_dist_weight": 0.3, "reward_control_weight": 0.5}),
+            ),
         ]);
         cases
     }
@@ -504,12 +542,16 @@ with open(OUT, "w") as f:
             }
             let falls = matches!(
                 id,
-                "Hopper-v5" | "Walker2d-v5" | "InvertedPendulum-v5" | "InvertedDoublePendulum-v5"
+                "Hopper-v5"
+                    | "Walker2d-v5"
+                    | "Humanoid-v5"
+                    | "InvertedPendulum-v5"
+                    | "InvertedDoublePendulum-v5"
             ) && kw.get("terminate_when_unhealthy") != Some(&json!(false));
             if falls {
                 assert!(total.terminations > 0, "{id} {kw:?}: no episode terminated");
             }
-            if id == "Reacher-v5" {
+            if id == "Reacher-v5" || id == "Pusher-v5" {
                 assert!(
                     total.truncations >= 3,
                     "Reacher-v5: {} truncations",

@@ -795,7 +795,7 @@ fn envs(args: EnvsArgs) -> Result<(), String> {
             }
         }
         None => println!(
-            "Other Gymnasium ids (Humanoid-v5, Pusher-v5, …): rebuild with `--features gymnasium` after \
+            "Other Gymnasium ids (Humanoid-v4, Swimmer-v4, …): rebuild with `--features gymnasium` after \
              `bash scripts/setup_python.sh`"
         ),
     }

@@ -469,9 +469,9 @@ fn envs_lists_the_build() {
     #[cfg(not(feature = "gymnasium"))]
     {
         assert!(out.contains("--features gymnasium"), "{out}");
-        // Hopper-v5 is native with the `mujoco` feature; Humanoid-v5 needs the bridge.
+        // Hopper-v5 is native with the `mujoco` feature; Humanoid-v4 needs the bridge.
         let id = if cfg!(feature = "mujoco") {
-            "Humanoid-v5"
+            "Humanoid-v4"
         } else {
             "Hopper-v5"
         };
@@ -483,7 +483,13 @@ fn envs_lists_the_build() {
     #[cfg(feature = "gymnasium")]
     assert!(out.contains("Humanoid-v5"), "{out}");
     #[cfg(feature = "mujoco")]
-    for id in ["Hopper-v5", "Ant-v5", "Reacher-v5"] {
+    for id in [
+        "Hopper-v5",
+        "Ant-v5",
+        "Reacher-v5",
+        "Humanoid-v5",
+        "Pusher-v5",
+    ] {
         assert!(out.contains(id), "{out}");
     }
     let _ = std::fs::remove_dir_all(&cwd);

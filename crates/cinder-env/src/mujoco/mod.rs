@@ -4,9 +4,10 @@
 //! [`MujocoVecEnv`] holds one MuJoCo model, shared, and one `MjData` per env; a vector step
 //! runs every env's `frame_skip` calls of `mj_step` in parallel with rayon (each env owns its
 //! data and random stream, so results do not depend on the number of threads). What an env
-//! observes and is rewarded for is a [`MujocoTask`]; the eight Gymnasium tasks
-//! (`Hopper-v5`, `HalfCheetah-v5`, `Walker2d-v5`, `Ant-v5`, `Swimmer-v5`,
-//! `InvertedPendulum-v5`, `InvertedDoublePendulum-v5`, `Reacher-v5`) are in the registry
+//! observes and is rewarded for is a [`MujocoTask`]; Gymnasium's eleven MuJoCo v5 tasks
+//! (`Hopper-v5`, `HalfCheetah-v5`, `Walker2d-v5`, `Ant-v5`, `Humanoid-v5`,
+//! `HumanoidStandup-v5`, `Swimmer-v5`, `InvertedPendulum-v5`, `InvertedDoublePendulum-v5`,
+//! `Reacher-v5`, `Pusher-v5`) are in the registry
 //! ([`make`](crate::make)) and identical to Gymnasium 1.4.0's: same MJCF model (loaded from
 //! the installed Gymnasium package), frame skip, observation, reward terms, termination,
 //! reset noise and keyword arguments. Implement [`MujocoTask`] for a task of your own.
@@ -105,7 +106,7 @@ fn boxed<T: MujocoTask + 'static>(task: Result<T>) -> Result<Box<dyn MujocoTask>
 }
 
 /// The native MuJoCo ids, in the order `cinder envs` lists them.
-pub(crate) const SPECS: [MujocoSpec; 8] = [
+pub(crate) const SPECS: [MujocoSpec; 11] = [
     MujocoSpec {
         id: "Hopper-v5",
         xml: "hopper.xml",
@@ -151,6 +152,28 @@ pub(crate) const SPECS: [MujocoSpec; 8] = [
         make: |kw| boxed(tasks::Ant::new(kw)),
     },
     MujocoSpec {
+        id: "Humanoid-v5",
+        xml: "humanoid.xml",
+        max_episode_steps: 1000,
+        reward_threshold: None,
+        kwargs: tasks::Humanoid::KWARGS,
+        obs_dim: 348,
+        action_dim: 17,
+        action_bound: 0.4,
+        make: |kw| boxed(tasks::Humanoid::walk(kw)),
+    },
+    MujocoSpec {
+        id: "HumanoidStandup-v5",
+        xml: "humanoidstandup.xml",
+        max_episode_steps: 1000,
+        reward_threshold: None,
+        kwargs: tasks::Humanoid::STANDUP_KWARGS,
+        obs_dim: 348,
+        action_dim: 17,
+        action_bound: 0.4,
+        make: |kw| boxed(tasks::Humanoid::standup(kw)),
+    },
+    MujocoSpec {
         id: "Swimmer-v5",
         xml: "swimmer.xml",
         max_episode_steps: 1000,
@@ -194,6 +217,17 @@ pub(crate) const SPECS: [MujocoSpec; 8] = [
         action_bound: 1.0,
         make: |kw| boxed(tasks::Reacher::new(kw)),
     },
+    MujocoSpec {
+        id: "Pusher-v5",
+        xml: "pusher_v5.xml",
+        max_episode_steps: 100,
+        reward_threshold: Some(0.0),
+        kwargs: tasks::Pusher::KWARGS,
+        obs_dim: 23,
+        action_dim: 7,
+        action_bound: 2.0,
+        make: |kw| boxed(tasks::Pusher::new(kw)),
+    },
 ];
 
 impl MujocoSpec {
@@ -203,9 +237,10 @@ impl MujocoSpec {
 
     pub(crate) fn action_space(&self) -> Space {
         Space::Box(
+            // Gymnasium's bounds are the model's float32 control range (0.4 is not 0.4f32).
             BoxSpace::uniform(
-                -self.action_bound,
-                self.action_bound,
+                f64::from(-self.action_bound as f32),
+                f64::from(self.action_bound as f32),
                 self.action_dim,
                 DType::F32,
             )

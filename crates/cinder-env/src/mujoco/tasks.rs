@@ -1,4 +1,4 @@
-//! The eight Gymnasium v5 tasks: observation, reward, termination and reset distribution of
+//! The eleven Gymnasium v5 MuJoCo tasks: observation, reward, termination and reset distribution of
 //! each, term by term as Gymnasium 1.4.0 computes them.
 //!
 //! Where numpy's type promotion makes Gymnasium compute in float32 (the control costs: a
@@ -527,6 +527,263 @@ impl MujocoTask for Ant {
     }
 }
 
+/// Humanoid-v5 and HumanoidStandup-v5: a 3-D humanoid rewarded for running forward while its
+/// torso stays high, or for lifting its torso from lying on the ground. Both observe the
+/// joints and, unless switched off, the bodies' inertia, velocity, actuator forces and
+/// contact forces (world body left out).
+#[derive(Debug, Clone)]
+pub(super) struct Humanoid {
+    id: &'static str,
+    /// HumanoidStandup-v5: reward `z / timestep + 1`, never terminates.
+    standup: bool,
+    forward_reward_weight: f64,
+    ctrl_cost_weight: f64,
+    /// Humanoid's `contact_cost_weight`, HumanoidStandup's `impact_cost_weight`.
+    contact_cost_weight: f64,
+    contact_cost_range: (f64, f64),
+    healthy_reward: f64,
+    terminate_when_unhealthy: bool,
+    healthy_z_range: (f64, f64),
+    reset_noise_scale: f64,
+    exclude_xy: bool,
+    include_cinert: bool,
+    include_cvel: bool,
+    include_qfrc_actuator: bool,
+    include_cfrc_ext: bool,
+    frame_skip: usize,
+    /// Bound to the model: body masses, their sum (numpy's order) and the MuJoCo time step.
+    body_mass: Vec<f64>,
+    total_mass: f64,
+    timestep: f64,
+}
+
+/// The observation switches both humanoids accept.
+const HUMANOID_OBS_KWARGS: [(&str, &str); 5] = [
+    (
+        "exclude_current_positions_from_observation",
+        "bool (default true)",
+    ),
+    ("include_cinert_in_observation", "bool (default true)"),
+    ("include_cvel_in_observation", "bool (default true)"),
+    (
+        "include_qfrc_actuator_in_observation",
+        "bool (default true)",
+    ),
+    ("include_cfrc_ext_in_observation", "bool (default true)"),
+];
+
+impl Humanoid {
+    pub(super) const KWARGS: &'static [(&'static str, &'static str)] = &[
+        ("xml_file", COMMON_KWARGS[0].1),
+        ("frame_skip", COMMON_KWARGS[1].1),
+        ("forward_reward_weight", "float (default 1.25)"),
+        ("ctrl_cost_weight", "float (default 0.1)"),
+        ("contact_cost_weight", "float (default 5e-7)"),
+        ("contact_cost_range", "[low, high] (default [\"-inf\", 10])"),
+        ("healthy_reward", "float (default 5)"),
+        ("terminate_when_unhealthy", "bool (default true)"),
+        ("healthy_z_range", "[low, high] (default [1, 2])"),
+        ("reset_noise_scale", "float (default 0.01)"),
+        HUMANOID_OBS_KWARGS[0],
+        HUMANOID_OBS_KWARGS[1],
+        HUMANOID_OBS_KWARGS[2],
+        HUMANOID_OBS_KWARGS[3],
+        HUMANOID_OBS_KWARGS[4],
+    ];
+    pub(super) const STANDUP_KWARGS: &'static [(&'static str, &'static str)] = &[
+        ("xml_file", COMMON_KWARGS[0].1),
+        ("frame_skip", COMMON_KWARGS[1].1),
+        (
+            "uph_cost_weight",
+            "float (default 1; Gymnasium 1.4.0 ignores it, so only 1 is accepted)",
+        ),
+        ("ctrl_cost_weight", "float (default 0.1)"),
+        ("impact_cost_weight", "float (default 5e-7)"),
+        ("impact_cost_range", "[low, high] (default [\"-inf\", 10])"),
+        ("reset_noise_scale", "float (default 0.01)"),
+        HUMANOID_OBS_KWARGS[0],
+        HUMANOID_OBS_KWARGS[1],
+        HUMANOID_OBS_KWARGS[2],
+        HUMANOID_OBS_KWARGS[3],
+        HUMANOID_OBS_KWARGS[4],
+    ];
+
+    fn with_observation(kw: &Kwargs, mut task: Self) -> Result<Self> {
+        task.exclude_xy = kw.bool("exclude_current_positions_from_observation", true)?;
+        task.include_cinert = kw.bool("include_cinert_in_observation", true)?;
+        task.include_cvel = kw.bool("include_cvel_in_observation", true)?;
+        task.include_qfrc_actuator = kw.bool("include_qfrc_actuator_in_observation", true)?;
+        task.include_cfrc_ext = kw.bool("include_cfrc_ext_in_observation", true)?;
+        task.frame_skip = kw.positive("frame_skip", 5)?;
+        task.reset_noise_scale = kw.float("reset_noise_scale", 1e-2)?;
+        task.ctrl_cost_weight = kw.float("ctrl_cost_weight", 0.1)?;
+        Ok(task)
+    }
+
+    fn unbound(id: &'static str, standup: bool) -> Self {
+        Self {
+            id,
+            standup,
+            forward_reward_weight: 0.0,
+            ctrl_cost_weight: 0.0,
+            contact_cost_weight: 0.0,
+            contact_cost_range: (f64::NEG_INFINITY, 10.0),
+            healthy_reward: 0.0,
+            terminate_when_unhealthy: false,
+            healthy_z_range: (f64::NEG_INFINITY, f64::INFINITY),
+            reset_noise_scale: 0.0,
+            exclude_xy: true,
+            include_cinert: true,
+            include_cvel: true,
+            include_qfrc_actuator: true,
+            include_cfrc_ext: true,
+            frame_skip: 5,
+            body_mass: Vec::new(),
+            total_mass: 1.0,
+            timestep: 1.0,
+        }
+    }
+
+    pub(super) fn walk(kw: &Kwargs) -> Result<Self> {
+        let mut task = Self::with_observation(kw, Self::unbound("Humanoid-v5", false))?;
+        task.forward_reward_weight = kw.float("forward_reward_weight", 1.25)?;
+        task.contact_cost_weight = kw.float("contact_cost_weight", 5e-7)?;
+        task.contact_cost_range = kw.range("contact_cost_range", (f64::NEG_INFINITY, 10.0))?;
+        task.healthy_reward = kw.float("healthy_reward", 5.0)?;
+        task.terminate_when_unhealthy = kw.bool("terminate_when_unhealthy", true)?;
+        task.healthy_z_range = kw.range("healthy_z_range", (1.0, 2.0))?;
+        Ok(task)
+    }
+
+    pub(super) fn standup(kw: &Kwargs) -> Result<Self> {
+        let mut task = Self::with_observation(kw, Self::unbound("HumanoidStandup-v5", true))?;
+        // Gymnasium stores `uph_cost_weight` and never reads it: accepting another value
+        // would silently train on a reward the user did not ask for.
+        let uph = kw.float("uph_cost_weight", 1.0)?;
+        if uph != 1.0 {
+            return Err(EnvError::Config {
+                what: "uph_cost_weight",
+                message: format!(
+                    "HumanoidStandup-v5: uph_cost_weight = {uph} would have no effect: Gymnasium \
+                     1.4.0 accepts it but its reward never uses it; leave it at 1, or scale the \
+                     reward with a wrapper"
+                ),
+            });
+        }
+        task.contact_cost_weight = kw.float("impact_cost_weight", 5e-7)?;
+        task.contact_cost_range = kw.range("impact_cost_range", (f64::NEG_INFINITY, 10.0))?;
+        Ok(task)
+    }
+
+    fn skip(&self) -> usize {
+        if self.exclude_xy { 2 } else { 0 }
+    }
+
+    /// `mass_center`: the mass-weighted mean of the bodies' centres of mass, x and y.
+    fn mass_center(&self, data: &Data) -> [f64; 2] {
+        let mut num = [0.0; 2];
+        for (&m, p) in self.body_mass.iter().zip(data.xipos()) {
+            num[0] += m * p[0];
+            num[1] += m * p[1];
+        }
+        [num[0] / self.total_mass, num[1] / self.total_mass]
+    }
+
+    /// `weight * np.sum(np.square(cfrc_ext))` over every body, world included, clipped.
+    fn contact_cost(&self, data: &Data) -> f64 {
+        let squares: Vec<f64> = data.cfrc_ext().iter().flatten().map(|f| f * f).collect();
+        let (lo, hi) = self.contact_cost_range;
+        (self.contact_cost_weight * pairwise_sum(&squares)).clamp(lo, hi)
+    }
+}
+
+impl MujocoTask for Humanoid {
+    fn id(&self) -> &str {
+        self.id
+    }
+    fn frame_skip(&self) -> usize {
+        self.frame_skip
+    }
+    fn needs_contact_forces(&self) -> bool {
+        true
+    }
+    fn bind(&mut self, model: &MjModel) -> Result<usize> {
+        require(model, self.id, 7, 6, 1)?;
+        let m = model.ffi();
+        let (nq, nv, bodies) = (m.nq as usize, m.nv as usize, m.nbody as usize - 1);
+        self.body_mass = model.body_mass().to_vec();
+        self.total_mass = pairwise_sum(&self.body_mass);
+        self.timestep = m.opt.timestep;
+        Ok(nq + nv - self.skip()
+            + usize::from(self.include_cinert) * 10 * bodies
+            + usize::from(self.include_cvel) * 6 * bodies
+            + usize::from(self.include_qfrc_actuator) * (nv - 6)
+            + usize::from(self.include_cfrc_ext) * 6 * bodies)
+    }
+    fn reset(&self, rng: &mut EnvRng, qpos: &mut [f64], qvel: &mut [f64]) {
+        add_uniform(rng, qpos, self.reset_noise_scale);
+        add_uniform(rng, qvel, self.reset_noise_scale);
+    }
+    fn observe(&self, data: &Data, obs: &mut [f32]) {
+        let mut out = obs.iter_mut();
+        let mut put = |v: f64| *out.next().expect("observation size") = v as f32;
+        data.qpos()[self.skip()..].iter().for_each(|&v| put(v));
+        data.qvel().iter().for_each(|&v| put(v));
+        if self.include_cinert {
+            data.cinert()[1..].iter().flatten().for_each(|&v| put(v));
+        }
+        if self.include_cvel {
+            data.cvel()[1..].iter().flatten().for_each(|&v| put(v));
+        }
+        if self.include_qfrc_actuator {
+            data.qfrc_actuator()[6..].iter().for_each(|&v| put(v));
+        }
+        if self.include_cfrc_ext {
+            data.cfrc_ext()[1..].iter().flatten().for_each(|&v| put(v));
+        }
+    }
+    fn position(&self, data: &Data) -> [f64; 2] {
+        if self.standup {
+            [0.0; 2]
+        } else {
+            self.mass_center(data)
+        }
+    }
+    fn outcome(&self, data: &Data, before: [f64; 2], action: &[f32], dt: f64) -> (f64, bool) {
+        let z = data.qpos()[2];
+        // `np.sum(np.square(data.ctrl))`: the action as float64.
+        let mut squares = [0f64; 32];
+        let ctrl_sum = if action.len() <= squares.len() {
+            for (s, &a) in squares.iter_mut().zip(action) {
+                *s = f64::from(a) * f64::from(a);
+            }
+            pairwise_sum(&squares[..action.len()])
+        } else {
+            pairwise_sum(
+                &action
+                    .iter()
+                    .map(|&a| f64::from(a) * f64::from(a))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let ctrl_cost = self.ctrl_cost_weight * ctrl_sum;
+        let contact_cost = self.contact_cost(data);
+        if self.standup {
+            let uph = z / self.timestep;
+            return (uph - ctrl_cost - contact_cost + 1.0, false);
+        }
+        let after = self.mass_center(data);
+        let x_velocity = (after[0] - before[0]) / dt;
+        let healthy = self.healthy_z_range.0 < z && z < self.healthy_z_range.1;
+        let rewards = self.forward_reward_weight * x_velocity
+            + if healthy { self.healthy_reward } else { 0.0 };
+        (
+            rewards - (ctrl_cost + contact_cost),
+            !healthy && self.terminate_when_unhealthy,
+        )
+    }
+}
+
 /// InvertedPendulum-v5: reward 1 per step while the pole stays within 0.2 rad.
 #[derive(Debug, Clone)]
 pub(super) struct InvertedPendulum {
@@ -746,6 +1003,104 @@ impl MujocoTask for Reacher {
         // `-np.square(action).sum() * weight`: float32 throughout.
         let reward_ctrl = -control_cost(1.0, action) * self.reward_control_weight as f32;
         (reward_dist + f64::from(reward_ctrl), false)
+    }
+}
+
+/// Pusher-v5: a seven-joint arm pushes a cylinder (object) to a fixed goal on a table.
+#[derive(Debug, Clone)]
+pub(super) struct Pusher {
+    reward_near_weight: f64,
+    reward_dist_weight: f64,
+    reward_control_weight: f64,
+    tips_arm: usize,
+    object: usize,
+    goal: usize,
+    frame_skip: usize,
+}
+
+impl Pusher {
+    pub(super) const KWARGS: &'static [(&'static str, &'static str)] = &[
+        ("xml_file", COMMON_KWARGS[0].1),
+        ("frame_skip", COMMON_KWARGS[1].1),
+        ("reward_near_weight", "float (default 0.5)"),
+        ("reward_dist_weight", "float (default 1)"),
+        ("reward_control_weight", "float (default 0.1)"),
+    ];
+
+    pub(super) fn new(kw: &Kwargs) -> Result<Self> {
+        Ok(Self {
+            reward_near_weight: kw.float("reward_near_weight", 0.5)?,
+            reward_dist_weight: kw.float("reward_dist_weight", 1.0)?,
+            reward_control_weight: kw.float("reward_control_weight", 0.1)?,
+            tips_arm: 0,
+            object: 0,
+            goal: 0,
+            frame_skip: kw.positive("frame_skip", 5)?,
+        })
+    }
+}
+
+/// `np.linalg.norm(a - b)` of two 3-vectors.
+fn distance(a: [f64; 3], b: [f64; 3]) -> f64 {
+    let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+    (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt()
+}
+
+impl MujocoTask for Pusher {
+    fn id(&self) -> &str {
+        "Pusher-v5"
+    }
+    fn frame_skip(&self) -> usize {
+        self.frame_skip
+    }
+    fn bind(&mut self, model: &MjModel) -> Result<usize> {
+        // Seven arm joints, then the object's and the goal's x-y slides.
+        require(model, "Pusher-v5", 11, 11, 1)?;
+        self.tips_arm = body_id(model, "Pusher-v5", "tips_arm")?;
+        self.object = body_id(model, "Pusher-v5", "object")?;
+        self.goal = body_id(model, "Pusher-v5", "goal")?;
+        Ok(7 + 7 + 3 * 3)
+    }
+    fn reset(&self, rng: &mut EnvRng, qpos: &mut [f64], qvel: &mut [f64]) {
+        // The object starts anywhere in [-0.3, 0) × [-0.2, 0.2) farther than 0.17 from the
+        // goal, which is always at the origin.
+        let object = loop {
+            let c = [uniform(rng, -0.3, 0.0), uniform(rng, -0.2, 0.2)];
+            if (c[0] * c[0] + c[1] * c[1]).sqrt() > 0.17 {
+                break c;
+            }
+        };
+        let n = qpos.len();
+        qpos[n - 4..n - 2].copy_from_slice(&object);
+        qpos[n - 2..].fill(0.0);
+        add_uniform(rng, qvel, 0.005);
+        let n = qvel.len();
+        qvel[n - 4..].fill(0.0);
+    }
+    fn observe(&self, data: &Data, obs: &mut [f32]) {
+        let xpos = data.xpos();
+        write_obs(
+            obs,
+            &[
+                &data.qpos()[..7],
+                &data.qvel()[..7],
+                &xpos[self.tips_arm],
+                &xpos[self.object],
+                &xpos[self.goal],
+            ],
+        );
+    }
+    fn position(&self, _data: &Data) -> [f64; 2] {
+        [0.0; 2]
+    }
+    fn outcome(&self, data: &Data, _before: [f64; 2], action: &[f32], _dt: f64) -> (f64, bool) {
+        let xpos = data.xpos();
+        let object = xpos[self.object];
+        let reward_near = -distance(object, xpos[self.tips_arm]) * self.reward_near_weight;
+        let reward_dist = -distance(object, xpos[self.goal]) * self.reward_dist_weight;
+        // `-np.square(action).sum() * weight`: float32 throughout.
+        let reward_ctrl = -control_cost(1.0, action) * self.reward_control_weight as f32;
+        (reward_dist + f64::from(reward_ctrl) + reward_near, false)
     }
 }
 
