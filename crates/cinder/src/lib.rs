@@ -18,6 +18,7 @@ pub mod bench;
 pub mod plot;
 pub mod run;
 pub mod suite;
+pub mod sweep;
 
 /// The Rust examples of the README, compiled as doctests.
 #[doc = include_str!("../../../README.md")]

@@ -23,8 +23,13 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate the latest checkpoint of a run folder.
     Eval(EvalArgs),
-    /// Plot learning curves of run folders (runs of one env and algorithm are averaged).
+    /// Plot learning curves of run folders (runs of one env and algorithm are averaged; a
+    /// sweep folder gives one band per config).
     Plot(PlotArgs),
+    /// Grid or random search over config values × seeds, as parallel `cinder train` runs;
+    /// resumable (repeat the command), optionally with successive halving; ends with
+    /// summary.csv, summary.md and curves.png in the sweep folder.
+    Sweep(SweepArgs),
     /// List the environments of this build.
     Envs(EnvsArgs),
     /// Measure the speed of a component.
@@ -86,6 +91,11 @@ struct TrainArgs {
     /// Worker threads of the CPU backend; default: one per core.
     #[arg(long)]
     threads: Option<usize>,
+    /// Stop after the update that reaches this many env steps (final evaluation, checkpoint
+    /// and summary as at the end), keeping the budget and its schedules: `--resume` later
+    /// continues the same run. What `cinder sweep --halving` stops runs with.
+    #[arg(long, conflicts_with = "seeds")]
+    stop_at: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -124,6 +134,54 @@ struct PlotArgs {
     /// Metric column of metrics.csv.
     #[arg(long, default_value = "charts/episodic_return")]
     metric: String,
+}
+
+#[derive(Args, Debug)]
+struct SweepArgs {
+    /// Environment id.
+    #[arg(long = "env")]
+    env: String,
+    /// Algorithm: trpo, npg, ppo, ppo-kl or vpg (the env's preset is the starting point).
+    #[arg(long, default_value = "trpo")]
+    algo: String,
+    /// Values to try for one config key, e.g. `--grid gamma=0.98,0.99` (repeatable; commas
+    /// inside brackets belong to a value: `--grid policy_hidden=[64,64],[256,256]`).
+    #[arg(long = "grid", value_name = "KEY=V1,V2,…")]
+    grid: Vec<String>,
+    /// Override shared by every config, as `cinder train --set` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Seeds of every config.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    seeds: Vec<u64>,
+    /// Env steps per run (default: the preset's budget).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Runs at a time (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Worker threads of each run (default: the cores shared out between the jobs).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Successive halving: every config trains this many steps, the better half (mean final
+    /// evaluation over seeds) continues to twice as many, and so on up to the budget.
+    #[arg(long, value_name = "STEPS")]
+    halving: Option<u64>,
+    /// Random search: this many configs of the grid, drawn without repetition.
+    #[arg(long, value_name = "K")]
+    random: Option<usize>,
+    /// Seed of the random draw of `--random`.
+    #[arg(long, default_value_t = 0)]
+    random_seed: u64,
+    /// Backend of the runs.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// Sweep folder (repeat the command with the same --out to continue a sweep).
+    #[arg(long)]
+    out: PathBuf,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -533,6 +591,11 @@ fn train(args: TrainArgs) -> Result<(), String> {
                 config.total_timesteps = steps;
             }
             if let Some(g) = group {
+                if args.stop_at.is_some() {
+                    return Err("--stop-at stops one run; resume the group's runs \
+                                (seed_<s>/) one by one to stop them"
+                        .into());
+                }
                 return train_group(kind, actor, mode, config, dir, g.seeds, true);
             }
             (config, dir.clone(), true)
@@ -592,7 +655,15 @@ fn train(args: TrainArgs) -> Result<(), String> {
         );
     }
     let summary = cinder::with_backend!(kind, |B, device| {
-        run::train_in_dir::<burn::backend::Autodiff<B>>(&config, &dir, resume, mode, actor, &device)
+        run::train_in_dir::<burn::backend::Autodiff<B>>(
+            &config,
+            &dir,
+            resume,
+            args.stop_at,
+            mode,
+            actor,
+            &device,
+        )
     })
     .map_err(|e| e.to_string())?;
     if mode != run::ProgressMode::Quiet {
@@ -676,6 +747,48 @@ fn train_group(
             "done: final eval {mean:.1} ± {std:.1} over {} seeds; curves in {}",
             seeds.len(),
             dir.join("curve.png").display()
+        );
+    }
+    Ok(())
+}
+
+fn sweep(args: SweepArgs) -> Result<(), String> {
+    use cinder::sweep;
+    parse_backend(&args.backend)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = args.jobs.unwrap_or(cores);
+    if jobs == 0 || args.threads == Some(0) {
+        return Err("--jobs and --threads must each be at least 1".into());
+    }
+    let spec = sweep::SweepSpec {
+        env: args.env,
+        algo: args.algo,
+        grid: sweep::parse_grid(&args.grid).map_err(|e| e.to_string())?,
+        sets: args.sets,
+        seeds: args.seeds,
+        steps: args.steps,
+        halving: args.halving,
+        random: args.random,
+        random_seed: args.random_seed,
+    };
+    let opts = sweep::SweepOptions {
+        jobs,
+        threads: args.threads.unwrap_or((cores / jobs).max(1)),
+        backend: args.backend,
+        exe: std::env::current_exe().map_err(|e| format!("cannot find the cinder binary: {e}"))?,
+        quiet: args.quiet,
+    };
+    let ranked = sweep::run_sweep(&spec, &opts, &args.out).map_err(|e| e.to_string())?;
+    if !args.quiet
+        && let Some(best) = ranked.first()
+    {
+        println!(
+            "best: {} — {:.1} ± {:.1} over {} seeds at {} steps",
+            best.config.label(),
+            best.mean,
+            best.std,
+            best.seeds.len(),
+            best.steps
         );
     }
     Ok(())
@@ -821,8 +934,17 @@ fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Train(args) => train(args)?,
         Command::Eval(args) => eval(args)?,
+        Command::Sweep(args) => sweep(args)?,
         Command::Envs(args) => envs(args)?,
         Command::Plot(args) => {
+            if let [dir] = args.runs.as_slice()
+                && cinder::sweep::is_sweep(dir)
+            {
+                let out = args.out.clone().unwrap_or_else(|| dir.join("curves.png"));
+                cinder::sweep::plot_sweep(dir, &args.metric, &out).map_err(|e| e.to_string())?;
+                println!("wrote {}", out.display());
+                return Ok(());
+            }
             let out = args
                 .out
                 .clone()

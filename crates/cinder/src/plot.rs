@@ -1,7 +1,6 @@
-//! Learning curves from run folders: one line per (env, algorithm), the mean over seeds with
-//! a ± std band, against env steps.
+//! Learning curves from run folders: one line per group — (env, algorithm) by default, a
+//! config of a sweep — the mean over seeds with a ± std band, against env steps.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -19,6 +18,8 @@ pub struct Curve {
     pub algo: String,
     /// Seed.
     pub seed: u64,
+    /// The runs averaged into one line share this: `"{algo} · {env}"` from [`read_curve`].
+    pub group: String,
     /// (env steps, value) for every update that logged the metric.
     pub points: Vec<(f64, f64)>,
 }
@@ -52,6 +53,7 @@ pub fn read_curve(dir: &Path, metric: &str) -> Result<Curve> {
         })
         .collect();
     Ok(Curve {
+        group: format!("{} · {}", config.algo.name(), config.env_id),
         env: config.env_id.clone(),
         algo: config.algo.name().to_string(),
         seed: config.seed,
@@ -59,7 +61,7 @@ pub fn read_curve(dir: &Path, metric: &str) -> Result<Curve> {
     })
 }
 
-/// A group of runs of one env and algorithm: mean and std over seeds on a common grid.
+/// A group of runs: mean and std over seeds on a common grid.
 #[derive(Debug, Clone)]
 pub struct Band {
     /// Legend label.
@@ -68,19 +70,20 @@ pub struct Band {
     pub points: Vec<(f64, f64, f64)>,
 }
 
-/// Groups curves by (env, algo) and averages each group on the x values of its shortest run
-/// (each run's value at x is the last one logged at or before x).
+/// Groups curves by [`Curve::group`] (in order of first appearance) and averages each group
+/// on the x values of its shortest run (each run's value at x is the last one logged at or
+/// before x).
 pub fn bands(curves: &[Curve]) -> Vec<Band> {
-    let mut groups: BTreeMap<(String, String), Vec<&Curve>> = BTreeMap::new();
+    let mut groups: Vec<(&str, Vec<&Curve>)> = Vec::new();
     for c in curves.iter().filter(|c| !c.points.is_empty()) {
-        groups
-            .entry((c.env.clone(), c.algo.clone()))
-            .or_default()
-            .push(c);
+        match groups.iter_mut().find(|(g, _)| *g == c.group) {
+            Some((_, runs)) => runs.push(c),
+            None => groups.push((&c.group, vec![c])),
+        }
     }
     groups
         .into_iter()
-        .map(|((env, algo), runs)| {
+        .map(|(group, runs)| {
             let end = runs
                 .iter()
                 .map(|r| r.points.last().map_or(0.0, |p| p.0))
@@ -113,7 +116,7 @@ pub fn bands(curves: &[Curve]) -> Vec<Band> {
                 format!("{} seeds, mean ± std", runs.len())
             };
             Band {
-                label: format!("{algo} · {env} ({seeds})"),
+                label: format!("{group} ({seeds})"),
                 points,
             }
         })
@@ -142,7 +145,15 @@ pub fn plot_runs(dirs: &[PathBuf], metric: &str, out: &Path) -> Result<()> {
         .iter()
         .map(|d| read_curve(d, metric))
         .collect::<Result<Vec<_>>>()?;
-    let bands = bands(&curves);
+    plot_curves(&curves, metric, out)
+}
+
+/// Draws `metric` of `curves`, one line and band per [`Curve::group`], into the PNG `out`.
+///
+/// # Errors
+/// A PNG that cannot be written.
+pub fn plot_curves(curves: &[Curve], metric: &str, out: &Path) -> Result<()> {
+    let bands = bands(curves);
     register_fonts();
     let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
         let root = BitMapBackend::new(out, (1000, 620)).into_drawing_area();
@@ -180,8 +191,10 @@ pub fn plot_runs(dirs: &[PathBuf], metric: &str, out: &Path) -> Result<()> {
             .x_label_formatter(&|x| {
                 if *x >= 1e6 {
                     format!("{:.1}M", x / 1e6)
-                } else if *x >= 1e3 {
+                } else if *x >= 1e4 {
                     format!("{:.0}k", x / 1e3)
+                } else if *x >= 1e3 {
+                    format!("{:.1}k", x / 1e3)
                 } else {
                     format!("{x:.0}")
                 }

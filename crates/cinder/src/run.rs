@@ -369,6 +369,8 @@ struct Progress {
     next_line: u64,
     recent_return: Option<f64>,
     start: Instant,
+    /// Stop after the update that reaches this many env steps (`cinder train --stop-at`).
+    stop_at: Option<u64>,
 }
 
 impl Progress {
@@ -392,6 +394,7 @@ impl Progress {
             next_line: done + total / 10,
             recent_return: None,
             start: Instant::now(),
+            stop_at: None,
         }
     }
 }
@@ -442,6 +445,9 @@ impl Callback for Progress {
             }
             _ => {}
         }
+        if self.stop_at.is_some_and(|at| step >= at) {
+            return Control::Stop;
+        }
         Control::Continue
     }
 
@@ -471,7 +477,10 @@ impl Callback for Progress {
 }
 
 /// What `cinder train` does once the config and folder are settled: train (or continue),
-/// write `summary.json` and `curve.png`.
+/// write `summary.json` and `curve.png`. With `stop_at`, training stops after the update
+/// that reaches that many env steps — final evaluation, checkpoint and summary as at the end —
+/// while the config keeps its budget and schedules, so that `--resume` continues the same run
+/// (`cinder sweep --halving`).
 ///
 /// # Errors
 /// Training or I/O failures.
@@ -479,12 +488,14 @@ pub fn train_in_dir<B: AutodiffBackend>(
     config: &TrainConfig,
     dir: &Path,
     resume: bool,
+    stop_at: Option<u64>,
     mode: ProgressMode,
     actor: ActorPlacement,
     device: &B::Device,
 ) -> Result<TrainSummary> {
     let mut agent = open_agent::<B>(config, dir, resume, actor, device)?;
     let mut progress = Progress::new(mode, config.total_timesteps, agent.global_step());
+    progress.stop_at = stop_at;
     let summary = agent.train(&mut progress)?;
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();

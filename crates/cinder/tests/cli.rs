@@ -1163,3 +1163,186 @@ fn bench_overhead_prints_training_against_the_envs_alone() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn a_sweep_halves_ranks_from_its_run_folders_and_continues_where_it_was() {
+    let cwd = scratch("sweep");
+    let args = [
+        "sweep",
+        "--env",
+        "CartPole-v1",
+        "--algo",
+        "ppo",
+        "--grid",
+        "learning_rate=0.001,0.0003",
+        "--grid",
+        "n_epochs=2,4",
+        "--set",
+        "eval_episodes=3",
+        "--seeds",
+        "0,1",
+        "--steps",
+        "2048",
+        "--halving",
+        "1024",
+        "--jobs",
+        "2",
+        "--out",
+        "sw",
+    ];
+    let first = ok(&cinder(&args, &cwd));
+    assert!(
+        first.contains("the best 2 of 4 configs continue"),
+        "{first}"
+    );
+    let sw = cwd.join("sw");
+    let rows = csv_rows(&sw.join("summary.csv"));
+    assert_eq!(
+        rows[0],
+        ["config", "seeds", "mean", "std", "wall_s", "steps"]
+    );
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    // Two configs reached the budget, two stopped at the rung; each half best first.
+    let steps: Vec<&str> = rows[1..].iter().map(|r| r[5].as_str()).collect();
+    assert_eq!(steps, ["2048", "2048", "1024", "1024"]);
+    let mean = |r: &Vec<String>| r[2].parse::<f64>().unwrap();
+    assert!(mean(&rows[1]) >= mean(&rows[2]) && mean(&rows[3]) >= mean(&rows[4]));
+    // A row is its runs' own final evaluations: ordinary run folders with the config's values.
+    let finalist = &rows[1][0];
+    let index = [
+        "learning_rate=0.001;n_epochs=2",
+        "learning_rate=0.001;n_epochs=4",
+        "learning_rate=0.0003;n_epochs=2",
+        "learning_rate=0.0003;n_epochs=4",
+    ]
+    .iter()
+    .position(|c| c == finalist)
+    .unwrap();
+    let config_dir = std::fs::read_dir(sw.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("c{index:03}_"))
+        })
+        .unwrap();
+    let evals: Vec<f64> = [0, 1]
+        .iter()
+        .map(|s| {
+            let run = config_dir.join(format!("seed_{s}"));
+            let config = json(&run.join("config.json"));
+            assert_eq!(config["seed"], *s);
+            assert_eq!(config["total_timesteps"], 2048);
+            assert_eq!(config["eval_episodes"], 3);
+            let summary = json(&run.join("summary.json"));
+            assert!(summary["steps"].as_u64().unwrap() >= 2048);
+            summary["final_eval_mean"].as_f64().unwrap()
+        })
+        .collect();
+    assert!((mean(&rows[1]) - (evals[0] + evals[1]) / 2.0).abs() < 1e-9);
+    let md = std::fs::read_to_string(sw.join("summary.md")).unwrap();
+    assert!(md.contains(&format!("| 1 | `{finalist}` |")), "{md}");
+    assert!(md.contains("1024 (stopped)"), "{md}");
+    assert!(sw.join("curves.png").is_file());
+    // Repeating the command trains nothing and writes the same ranking.
+    let before = std::fs::read(sw.join("summary.csv")).unwrap();
+    let again = ok(&cinder(&args, &cwd));
+    assert!(!again.contains("] "), "nothing should train again: {again}");
+    assert!(again.contains("8/8 runs done already"), "{again}");
+    assert_eq!(std::fs::read(sw.join("summary.csv")).unwrap(), before);
+    // Another sweep in the same folder, and bad grids, are refused before anything runs.
+    let snap = snapshot(&sw);
+    let mut other = args.to_vec();
+    other[6] = "learning_rate=0.001";
+    fails(&cinder(&other, &cwd), &["holds another sweep", "`grid`"]);
+    assert_eq!(snapshot(&sw), snap);
+    let bad = |grid: &str, needles: &[&str]| {
+        let out = cinder(
+            &[
+                "sweep",
+                "--env",
+                "CartPole-v1",
+                "--algo",
+                "ppo",
+                "--grid",
+                grid,
+                "--out",
+                "bad",
+            ],
+            &cwd,
+        );
+        fails(&out, needles);
+        assert!(!cwd.join("bad").exists());
+    };
+    bad(
+        "lerning_rate=0.1,0.2",
+        &["config `lerning_rate=0.1`", "valid keys"],
+    );
+    bad("n_epochs=", &["every value must be non-empty"]);
+    bad("n_epochs=2,two", &["config `n_epochs=two`"]);
+    let plotted = ok(&cinder(&["plot", "sw", "--out", "all.png"], &cwd));
+    assert!(plotted.contains("all.png") && cwd.join("all.png").is_file());
+    let _ = std::fs::remove_dir_all(&cwd);
+}
+
+#[test]
+fn a_killed_sweep_takes_its_runs_down_and_resumes_them() {
+    let cwd = scratch("sweep-kill");
+    let args = [
+        "sweep",
+        "--env",
+        "CartPole-v1",
+        "--algo",
+        "ppo",
+        "--set",
+        "checkpoint_interval=10",
+        "--set",
+        "eval_episodes=2",
+        "--steps",
+        "150000",
+        "--jobs",
+        "1",
+        "--out",
+        "sw",
+    ];
+    let mut sweep = Command::new(env!("CARGO_BIN_EXE_cinder"))
+        .args(args)
+        .current_dir(&cwd)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let run = cwd.join("sw/runs/c000/seed_0");
+    let start = std::time::Instant::now();
+    while !run.join("checkpoints/update_000020").exists() {
+        assert!(start.elapsed().as_secs() < 60, "no checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    sweep.kill().unwrap();
+    sweep.wait().unwrap();
+    // The run dies with the sweep: its checkpoints stop coming.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let count = || std::fs::read_dir(run.join("checkpoints")).unwrap().count();
+    let seen = count();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    assert_eq!(count(), seen, "the run outlived its sweep");
+    assert!(
+        !run.join("summary.json").exists(),
+        "the run finished before the kill"
+    );
+    let out = ok(&cinder(&args, &cwd));
+    assert!(out.contains("[1/1]"), "{out}");
+    let log = std::fs::read_to_string(cwd.join("sw/logs/c000_seed_0.log")).unwrap();
+    assert!(log.contains("\"--resume\""), "{log}");
+    assert_eq!(json(&run.join("summary.json"))["steps"], 150_016);
+    let _ = std::fs::remove_dir_all(&cwd);
+}
