@@ -272,6 +272,17 @@ pub fn rungs(halving: Option<u64>, budget: u64) -> Vec<u64> {
     rungs
 }
 
+/// The rungs before the budget, `"h, 2h, …"`; `None` without halving.
+fn halving_points(rungs: &[u64]) -> Option<String> {
+    (rungs.len() > 1).then(|| {
+        rungs[..rungs.len() - 1]
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 /// A run's result at one rung.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RungResult {
@@ -507,18 +518,7 @@ pub fn run_sweep(spec: &SweepSpec, opts: &SweepOptions, out: &Path) -> Result<Ve
         spec.seeds.len(),
         spec.algo,
         spec.env,
-        if rungs.len() > 1 {
-            format!(
-                ", halving at {}",
-                rungs[..rungs.len() - 1]
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        } else {
-            String::new()
-        },
+        halving_points(&rungs).map_or(String::new(), |at| format!(", halving at {at}")),
         opts.jobs,
         opts.threads,
         out.display()
@@ -732,18 +732,9 @@ fn write_summary(
         spec.algo,
         spec.env,
         configs.len(),
-        if rungs.len() > 1 {
-            format!(
-                ", successive halving at {} steps (the better half of each rung continues)",
-                rungs[..rungs.len() - 1]
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        } else {
-            String::new()
-        },
+        halving_points(rungs).map_or(String::new(), |at| format!(
+            ", successive halving at {at} steps (the better half of each rung continues)"
+        )),
         if rungs.len() > 1 {
             "; configs stopped at a rung follow those that reached the budget"
         } else {
