@@ -81,10 +81,13 @@ fn every_registered_env_passes_check_env() {
             "HalfCheetah-v5",
             "Walker2d-v5",
             "Ant-v5",
+            "Humanoid-v5",
+            "HumanoidStandup-v5",
             "Swimmer-v5",
             "InvertedPendulum-v5",
             "InvertedDoublePendulum-v5",
             "Reacher-v5",
+            "Pusher-v5",
         ]);
     }
     assert_eq!(ids(), expected);
