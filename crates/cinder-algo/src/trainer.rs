@@ -73,6 +73,15 @@ pub enum Control {
     Stop,
 }
 
+/// Whether TRPO/NPG overlap their policy step and critic fit by default on `B`
+/// ([`Trainer::set_overlap`]): on the CPU backends with more than one core.
+fn overlap_by_default<B: AutodiffBackend>(device: &B::Device) -> bool {
+    let name = B::name(device);
+    let inner = name.trim_start_matches("autodiff<").trim_end_matches('>');
+    matches!(inner, "flex" | "ndarray")
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
 /// Hooks into the loop; every method defaults to doing nothing.
 pub trait Callback {
     /// After each rollout, before the update.
@@ -377,7 +386,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             last_eval: None,
             actor: None,
             actor_synced: None,
-            overlap: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+            overlap: overlap_by_default::<B>(device),
         })
     }
 
@@ -874,10 +883,15 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     }
 
     /// TRPO and NPG: whether the policy step and the critic fit run at the same time, on two
-    /// threads ([`NaturalGradient::update_overlapped`]). What is learned is the same either way,
-    /// bit for bit; the update's wall clock is then about the longer of the two instead of
-    /// their sum. On by default when the machine has more than one core; turn it off to keep
-    /// a run on one core (e.g. one job per core in a sweep). PPO and VPG are not affected.
+    /// threads ([`NaturalGradient::update_overlapped`]). On the CPU backends (flex, ndarray)
+    /// what is learned is the same either way, bit for bit, and the update's wall clock is
+    /// about the longer of the two instead of their sum: on by default there when the machine
+    /// has more than one core; turn it off to keep a run on one core (e.g. one job per core in
+    /// a sweep). Off by default on every other backend: cubecl 0.10 (wgpu, cuda) picks kernels
+    /// by timing them, and while one thread tunes a kernel any other thread that needs it runs
+    /// a fallback variant, which can round differently — so two threads are not bit-exact
+    /// against one, nor a resumed run against the uninterrupted one — and the device
+    /// serialises the work anyway. PPO and VPG are not affected.
     ///
     /// [`NaturalGradient::update_overlapped`]: crate::NaturalGradient::update_overlapped
     pub fn set_overlap(&mut self, on: bool) {
@@ -1410,6 +1424,14 @@ impl<B: AutodiffBackend> MlpAgent<B> {
         match self {
             MlpAgent::Gaussian(t) => t.set_overlap(on),
             MlpAgent::Categorical(t) => t.set_overlap(on),
+        }
+    }
+
+    /// See [`Trainer::overlap`].
+    pub fn overlap(&self) -> bool {
+        match self {
+            MlpAgent::Gaussian(t) => t.overlap(),
+            MlpAgent::Categorical(t) => t.overlap(),
         }
     }
 

@@ -528,9 +528,11 @@ fn open_agent<B: AutodiffBackend>(
         MlpAgent::<B>::new(config.clone(), Some(dir), device)?
     };
     actor.install(&mut agent)?;
-    // TRPO/NPG overlap the policy step and the critic fit on two threads; `--threads 1`
-    // (one core per run, e.g. a job of a sweep) keeps the learner on one.
-    agent.set_overlap(rayon::current_num_threads() > 1);
+    // TRPO/NPG overlap the policy step and the critic fit on two threads (CPU backends);
+    // `--threads 1` (one core per run, e.g. a job of a sweep) keeps the learner on one.
+    if rayon::current_num_threads() == 1 {
+        agent.set_overlap(false);
+    }
     if resume {
         write_atomic(
             &dir.join("config.json"),

@@ -211,9 +211,12 @@ pub fn run_suite<B: AutodiffBackend>(
         });
         let mut agent = MlpAgent::<B>::new(train_config.clone(), None, device)?;
         placement.install(&mut agent)?;
-        // As `cinder train`: the policy step and the critic fit at the same time.
-        let overlap = rayon::current_num_threads() > 1;
-        agent.set_overlap(overlap);
+        // As `cinder train`: the policy step and the critic fit at the same time (on the CPU
+        // backends, with more than one thread).
+        if rayon::current_num_threads() == 1 {
+            agent.set_overlap(false);
+        }
+        let overlap = agent.overlap();
         let mut times = UpdateTimes::default();
         let summary = agent.train(&mut times)?;
         row["steps"] = summary.steps.into();
@@ -277,7 +280,9 @@ pub fn bench_overhead<B: AutodiffBackend>(
     device: &B::Device,
 ) -> run::Result<Overhead> {
     let mut agent = MlpAgent::<B>::new(config.clone(), None, device)?;
-    agent.set_overlap(rayon::current_num_threads() > 1);
+    if rayon::current_num_threads() == 1 {
+        agent.set_overlap(false);
+    }
     let summary = agent.train(&mut cinder_algo::NoCallback)?;
     let steps = usize::try_from(summary.steps).unwrap_or(usize::MAX);
     let alone = bench::bench_env(&config.env_id, config.num_envs, steps, config.seed)
