@@ -55,6 +55,21 @@ fn control_cost(weight: f64, action: &[f32]) -> f32 {
     weight as f32 * sum
 }
 
+/// numpy's `np.sum` of the float64 values `values` (pairwise), without allocating for up to
+/// 256 of them (a step's costs: Humanoid's 84 contact-force components, its 17 controls).
+fn pairwise_sum_of(values: impl ExactSizeIterator<Item = f64>) -> f64 {
+    let mut buffer = [0f64; 256];
+    if values.len() <= buffer.len() {
+        let n = values.len();
+        for (b, v) in buffer.iter_mut().zip(values) {
+            *b = v;
+        }
+        pairwise_sum(&buffer[..n])
+    } else {
+        pairwise_sum(&values.collect::<Vec<_>>())
+    }
+}
+
 /// `low + (high - low) * U[0, 1)`, numpy's `uniform`.
 fn uniform(rng: &mut EnvRng, low: f64, high: f64) -> f64 {
     low + (high - low) * rng.random::<f64>()
@@ -504,23 +519,10 @@ impl MujocoTask for Ant {
             && qpos[2] <= self.healthy_z_range.1;
         let rewards = x_velocity * self.forward_reward_weight
             + if healthy { self.healthy_reward } else { 0.0 };
-        let mut squares = [0f64; 6 * 32];
-        let forces = data.cfrc_ext();
-        let contact_sum = if forces.len() <= 32 {
-            for (s, &f) in squares.iter_mut().zip(forces.iter().flatten()) {
-                let c = self.clip_force(f);
-                *s = c * c;
-            }
-            pairwise_sum(&squares[..6 * forces.len()])
-        } else {
-            pairwise_sum(
-                &forces
-                    .iter()
-                    .flatten()
-                    .map(|&f| self.clip_force(f).powi(2))
-                    .collect::<Vec<_>>(),
-            )
-        };
+        let contact_sum = pairwise_sum_of(data.cfrc_ext().as_flattened().iter().map(|&f| {
+            let c = self.clip_force(f);
+            c * c
+        }));
         let contact_cost = self.contact_cost_weight * contact_sum;
         let costs = f64::from(control_cost(self.ctrl_cost_weight, action)) + contact_cost;
         (rewards - costs, !healthy && self.terminate_when_unhealthy)
@@ -691,9 +693,9 @@ impl Humanoid {
 
     /// `weight * np.sum(np.square(cfrc_ext))` over every body, world included, clipped.
     fn contact_cost(&self, data: &Data) -> f64 {
-        let squares: Vec<f64> = data.cfrc_ext().iter().flatten().map(|f| f * f).collect();
+        let sum = pairwise_sum_of(data.cfrc_ext().as_flattened().iter().map(|f| f * f));
         let (lo, hi) = self.contact_cost_range;
-        (self.contact_cost_weight * pairwise_sum(&squares)).clamp(lo, hi)
+        (self.contact_cost_weight * sum).clamp(lo, hi)
     }
 }
 
@@ -752,20 +754,7 @@ impl MujocoTask for Humanoid {
     fn outcome(&self, data: &Data, before: [f64; 2], action: &[f32], dt: f64) -> (f64, bool) {
         let z = data.qpos()[2];
         // `np.sum(np.square(data.ctrl))`: the action as float64.
-        let mut squares = [0f64; 32];
-        let ctrl_sum = if action.len() <= squares.len() {
-            for (s, &a) in squares.iter_mut().zip(action) {
-                *s = f64::from(a) * f64::from(a);
-            }
-            pairwise_sum(&squares[..action.len()])
-        } else {
-            pairwise_sum(
-                &action
-                    .iter()
-                    .map(|&a| f64::from(a) * f64::from(a))
-                    .collect::<Vec<_>>(),
-            )
-        };
+        let ctrl_sum = pairwise_sum_of(action.iter().map(|&a| f64::from(a) * f64::from(a)));
         let ctrl_cost = self.ctrl_cost_weight * ctrl_sum;
         let contact_cost = self.contact_cost(data);
         if self.standup {
