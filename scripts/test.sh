@@ -3,7 +3,8 @@
 #
 #   bash scripts/test.sh
 #
-# - Debian's mesa-vulkan-drivers (lavapipe), so the wgpu tests run without a GPU.
+# - Debian's mesa-vulkan-drivers (lavapipe), so the wgpu tests run without a GPU, and Mesa's
+#   EGL (libegl1, libegl-mesa0, libgl1-mesa-dri), so MuJoCo renders offscreen on the CPU.
 # - A Python venv (.venv, scripts/setup_python.sh) with the pinned Gymnasium and MuJoCo; the
 #   Gymnasium fixtures the native envs are tested against are regenerated and compared with the
 #   committed ones.
@@ -26,6 +27,14 @@ if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
   echo "== installing mesa-vulkan-drivers (lavapipe) for the wgpu tests"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq mesa-vulkan-drivers >/dev/null
+fi
+
+# MuJoCo renders offscreen through EGL: Mesa's EGL draws on the CPU with no display or GPU
+# (the video tests, and Gymnasium's frames they are compared with).
+if ! ls /usr/lib/*/libEGL_mesa.so.0 >/dev/null 2>&1 || ! ls /usr/lib/*/libEGL.so.1 >/dev/null 2>&1; then
+  echo "== installing Mesa's EGL (libegl1, libegl-mesa0, libgl1-mesa-dri) for offscreen MuJoCo rendering"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null
 fi
 
 echo "== Python venv with pinned Gymnasium/MuJoCo"

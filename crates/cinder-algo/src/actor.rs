@@ -15,13 +15,13 @@
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
-use cinder_env::{EnvState, VecEnv};
+use cinder_env::{EnvState, Frame, VecEnv};
 use cinder_policy::{Policy, ValueMlp, flat};
 
 use crate::error::Result;
 use crate::family::AgentPolicy;
 use crate::rollout::{Rollout, RolloutCollector};
-use crate::trainer::{EvalResult, TrainRng, evaluate_policy};
+use crate::trainer::{EvalResult, Recording, TrainRng, evaluate_policy_recorded};
 
 /// Acts for a [`Trainer`](crate::Trainer) on networks of its own, kept equal to the
 /// learner's by [`sync`](Actor::sync).
@@ -44,17 +44,19 @@ pub trait Actor<B: AutodiffBackend, P: AgentPolicy<B>>: Send {
         rng: &mut TrainRng,
     ) -> Result<Rollout>;
 
-    /// Evaluates (see [`evaluate_policy`]).
+    /// Evaluates, drawing the episodes when `record` is given (see
+    /// [`evaluate_policy_recorded`]).
     ///
     /// # Errors
-    /// As [`evaluate_policy`].
+    /// As [`evaluate_policy_recorded`].
     fn evaluate(
         &self,
         env: &mut dyn VecEnv,
         stats: &EnvState,
         seed: u64,
         sample: Option<&mut TrainRng>,
-    ) -> Result<EvalResult>;
+        record: Option<&Recording>,
+    ) -> Result<(EvalResult, Vec<Vec<Frame>>)>;
 
     /// A short description for logs, e.g. `"ndarray copy"`.
     fn describe(&self) -> String;
@@ -145,8 +147,9 @@ where
         stats: &EnvState,
         seed: u64,
         sample: Option<&mut TrainRng>,
-    ) -> Result<EvalResult> {
-        evaluate_policy(&self.policy, env, stats, seed, sample, &self.device)
+        record: Option<&Recording>,
+    ) -> Result<(EvalResult, Vec<Vec<Frame>>)> {
+        evaluate_policy_recorded(&self.policy, env, stats, seed, sample, record, &self.device)
     }
 
     fn describe(&self) -> String {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use burn::config::Config;
+use cinder_env::Camera;
 use cinder_policy::Activation;
 
 use crate::error::{AlgoError, Result};
@@ -121,6 +122,13 @@ pub struct TrainConfig {
     /// Evaluate every this many updates; 0 evaluates only at the end.
     #[config(default = 0)]
     pub eval_interval: usize,
+    /// Record a video of one deterministic evaluation episode every this many updates, into
+    /// `videos/` of the run folder (`cinder train --video-every`); 0 records none.
+    #[config(default = 0)]
+    pub video_interval: usize,
+    /// The camera of those videos: `default` (Gymnasium's) or `track` (follows the robot).
+    #[config(default = "Camera::Default")]
+    pub video_camera: Camera,
     /// Write a checkpoint every this many updates (and at the end); 0 only at the end.
     #[config(default = 0)]
     pub checkpoint_interval: usize,
@@ -132,7 +140,34 @@ pub struct TrainConfig {
     pub env_kwargs: BTreeMap<String, serde_json::Value>,
 }
 
+/// Run fields added after run folders were first written, with the value that keeps what
+/// such a run did: a config saved before a field existed loads with it.
+const LATER_FIELDS: &[(&str, fn() -> serde_json::Value)] = &[
+    ("video_interval", || serde_json::json!(0)),
+    ("video_camera", || serde_json::json!("default")),
+];
+
+/// A saved config (a run folder's `config.json`, a checkpoint's) with the fields it predates
+/// filled in ([`TrainConfig::from_saved`]).
+pub fn upgrade_saved(mut value: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = value.as_object_mut() {
+        for (key, default) in LATER_FIELDS {
+            o.entry(*key).or_insert_with(default);
+        }
+    }
+    value
+}
+
 impl TrainConfig {
+    /// Parses a saved config, filling in the run fields added since it was written (their
+    /// values keep what the run did).
+    ///
+    /// # Errors
+    /// A config that does not parse.
+    pub fn from_saved(value: serde_json::Value) -> std::result::Result<Self, serde_json::Error> {
+        serde_json::from_value(upgrade_saved(value))
+    }
+
     /// Checks the ranges and combinations, saying what to change.
     ///
     /// # Errors

@@ -47,6 +47,7 @@ pub mod rollout;
 pub mod tensorboard;
 pub mod trainer;
 pub mod value;
+pub mod video;
 
 pub use actor::{Actor, HostActor};
 pub use batch::{Batch, UpdateStats};
@@ -61,7 +62,8 @@ pub use pg::{PolicyGradient, PpoConfig, PpoKlConfig, VpgConfig};
 pub use presets::preset;
 pub use rollout::{Rollout, RolloutCollector};
 pub use trainer::{
-    Callback, Control, EvalResult, MlpAgent, NoCallback, RolloutInfo, TrainRng, TrainSummary,
-    Trainer, check_checkpoint_config, evaluate_policy, latest_checkpoint, make_env,
+    Callback, Control, EvalResult, MlpAgent, NoCallback, Recording, RolloutInfo, TrainRng,
+    TrainSummary, Trainer, check_checkpoint_config, evaluate_policy, evaluate_policy_recorded,
+    latest_checkpoint, make_env,
 };
 pub use value::{ValueFitConfig, ValueFitStats, ValueFitter, explained_variance};

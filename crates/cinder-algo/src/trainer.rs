@@ -10,7 +10,9 @@ use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use cinder_env::wrappers::{NormalizeObservation, NormalizeReward, RecordEpisodeStatistics};
-use cinder_env::{ActionBuffer, EnvState, MakeOptions, Space, StepBatch, VecEnv};
+use cinder_env::{
+    ActionBuffer, EnvState, Frame, MakeOptions, RenderOptions, Space, StepBatch, VecEnv,
+};
 use cinder_policy::{
     ActionDistribution, CategoricalMlpPolicy, CategoricalMlpPolicyConfig, GaussianMlpPolicy,
     GaussianMlpPolicyConfig, Policy, ValueMlp, ValueMlpConfig, flat,
@@ -343,11 +345,20 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     ) -> Result<Self> {
         config.validate()?;
         let mut env = make_env(&config, config.num_envs, config.seed)?;
-        let eval_env = make_env(
+        let mut eval_env = make_env(
             &config,
             config.eval_episodes,
             config.seed.wrapping_add(EVAL_SEED_OFFSET),
         )?;
+        if config.video_interval > 0 {
+            // Videos are asked for: find out now, not at the first video, if this env or
+            // machine cannot draw.
+            let mut obs = vec![0.0; eval_env.num_envs() * obs_dim(eval_env.observation_space())?];
+            eval_env.reset(Some(config.seed), &mut obs)?;
+            eval_env
+                .render(0, &video_options(&config))
+                .map_err(|e| AlgoError::Config(format!("video_interval (--video-every): {e}")))?;
+        }
         let obs_dim = obs_dim(env.observation_space())?;
         let value = ValueMlpConfig::new(obs_dim)
             .with_hidden(config.value_hidden.clone())
@@ -580,6 +591,21 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         deterministic: bool,
         seed: u64,
     ) -> Result<EvalResult> {
+        Ok(self.record_episodes(episodes, deterministic, seed, None)?.0)
+    }
+
+    /// [`evaluate_episodes`](Trainer::evaluate_episodes), also drawing each episode when
+    /// `record` is given ([`evaluate_policy_recorded`]). The episodes are the same either way.
+    ///
+    /// # Errors
+    /// As [`Trainer::evaluate_episodes`]; an env that cannot draw itself.
+    pub fn record_episodes(
+        &mut self,
+        episodes: usize,
+        deterministic: bool,
+        seed: u64,
+        record: Option<&Recording>,
+    ) -> Result<(EvalResult, Vec<Vec<Frame>>)> {
         if episodes == 0 {
             return Err(AlgoError::Hyperparameter {
                 name: "episodes",
@@ -591,16 +617,51 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         let mut stats = EnvState::default();
         self.env.save_state(&mut stats)?;
         let mut rng = TrainRng::seed_from_u64(seed);
-        let result = self.run_evaluation(
+        let (result, frames) = self.run_evaluation(
             Some(env.as_mut()),
             &stats,
             seed,
             (!deterministic).then_some(&mut rng),
+            record,
         )?;
-        Ok(EvalResult {
+        let result = EvalResult {
             global_step: self.global_step,
             ..result
-        })
+        };
+        Ok((result, frames))
+    }
+
+    /// Records one deterministic evaluation episode (the first of the periodic evaluations'
+    /// seed) as `videos/step_<global step>.gif` in the run folder, at
+    /// [`DEFAULT_FPS`](crate::video::DEFAULT_FPS) or the env's rate if lower; returns its
+    /// path.
+    ///
+    /// # Errors
+    /// No run folder, drawing or I/O failures.
+    pub fn record_video(&mut self) -> Result<PathBuf> {
+        let dir = self
+            .run_dir
+            .as_ref()
+            .ok_or_else(|| AlgoError::Config("videos are written into a run folder".into()))?
+            .join("videos");
+        std::fs::create_dir_all(&dir).map_err(|e| AlgoError::io(&dir, e))?;
+        let env_fps = self.env.render_fps().unwrap_or(crate::video::DEFAULT_FPS);
+        let stride = crate::video::frame_stride(env_fps, None)?;
+        let record = Recording {
+            options: video_options(&self.config),
+            stride,
+        };
+        let seed = self.config.seed.wrapping_add(EVAL_SEED_OFFSET);
+        let (_, frames) = self.record_episodes(1, true, seed, Some(&record))?;
+        let path = dir.join(format!("step_{:09}.gif", self.global_step));
+        crate::video::write_gif(&path, &frames[0], env_fps / stride as f64)?;
+        Ok(path)
+    }
+
+    /// Frames per second of simulated time of this run's env
+    /// ([`VecEnv::render_fps`](cinder_env::VecEnv::render_fps)).
+    pub fn render_fps(&self) -> Option<f64> {
+        self.env.render_fps()
     }
 
     /// The last evaluation, if any.
@@ -809,6 +870,10 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         if let Some(m) = &mut self.metrics {
             m.write(&row)?;
         }
+        let vi = self.config.video_interval;
+        if vi > 0 && self.update.is_multiple_of(vi as u64) && self.run_dir.is_some() {
+            self.record_video()?;
+        }
         let ck = self.config.checkpoint_interval;
         if ck > 0 && self.update.is_multiple_of(ck as u64) && self.run_dir.is_some() {
             self.save_checkpoint_in_run()?;
@@ -927,15 +992,24 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         stats: &EnvState,
         seed: u64,
         sample: Option<&mut TrainRng>,
-    ) -> Result<EvalResult> {
+        record: Option<&Recording>,
+    ) -> Result<(EvalResult, Vec<Vec<Frame>>)> {
         self.sync_actor()?;
         let env = match env {
             Some(e) => e,
             None => self.eval_env.as_mut(),
         };
         match &self.actor {
-            Some(actor) => actor.evaluate(env, stats, seed, sample),
-            None => evaluate_policy(&self.policy.valid(), env, stats, seed, sample, &self.device),
+            Some(actor) => actor.evaluate(env, stats, seed, sample, record),
+            None => evaluate_policy_recorded(
+                &self.policy.valid(),
+                env,
+                stats,
+                seed,
+                sample,
+                record,
+                &self.device,
+            ),
         }
     }
 
@@ -947,10 +1021,11 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     pub fn evaluate(&mut self) -> Result<EvalResult> {
         let mut stats = EnvState::default();
         self.env.save_state(&mut stats)?;
-        let result = self.run_evaluation(
+        let (result, _) = self.run_evaluation(
             None,
             &stats,
             self.config.seed.wrapping_add(EVAL_SEED_OFFSET),
+            None,
             None,
         )?;
         let result = EvalResult {
@@ -1116,7 +1191,11 @@ fn read_checkpoint(checkpoint: &Path) -> Result<(CheckpointState, TrainConfig)> 
             state.format
         )));
     }
-    let config: TrainConfig = serde_json::from_value(state.config.clone())
+    let state = CheckpointState {
+        config: crate::config::upgrade_saved(state.config),
+        ..state
+    };
+    let config = TrainConfig::from_saved(state.config.clone())
         .map_err(|e| fail(format!("the saved config does not parse ({e})")))?;
     Ok((state, config))
 }
@@ -1230,9 +1309,42 @@ pub fn evaluate_policy<B, P>(
     env: &mut dyn VecEnv,
     stats: &EnvState,
     seed: u64,
-    mut sample: Option<&mut TrainRng>,
+    sample: Option<&mut TrainRng>,
     device: &B::Device,
 ) -> Result<EvalResult>
+where
+    B: Backend,
+    P: Policy<B, Family: ActionFamily>,
+{
+    Ok(evaluate_policy_recorded(policy, env, stats, seed, sample, None, device)?.0)
+}
+
+/// What a recorded evaluation draws: how, and every how many env steps (the first and the
+/// last picture of an episode are always drawn).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recording {
+    /// Size and camera.
+    pub options: RenderOptions,
+    /// A frame every this many steps (1: every step, `length + 1` frames an episode).
+    pub stride: usize,
+}
+
+/// [`evaluate_policy`], also drawing each env's episode with
+/// [`VecEnv::render`](cinder_env::VecEnv::render) when `record` is given: one list of frames
+/// per env, from the picture after the reset to the one the episode ended in. The episodes
+/// and returns are those of [`evaluate_policy`] with the same arguments.
+///
+/// # Errors
+/// As [`evaluate_policy`]; an env that cannot draw itself.
+pub fn evaluate_policy_recorded<B, P>(
+    policy: &P,
+    env: &mut dyn VecEnv,
+    stats: &EnvState,
+    seed: u64,
+    mut sample: Option<&mut TrainRng>,
+    record: Option<&Recording>,
+    device: &B::Device,
+) -> Result<(EvalResult, Vec<Vec<Frame>>)>
 where
     B: Backend,
     P: Policy<B, Family: ActionFamily>,
@@ -1251,6 +1363,12 @@ where
     env.reset(Some(seed), &mut obs)?;
     let mut out = StepBatch::new(n, d);
     let mut first: Vec<Option<(f64, u64)>> = vec![None; n];
+    let mut frames: Vec<Vec<Frame>> = vec![Vec::new(); if record.is_some() { n } else { 0 }];
+    if let Some(r) = record {
+        for (i, f) in frames.iter_mut().enumerate() {
+            f.push(env.render(i, &r.options)?);
+        }
+    }
     let mut steps = 0usize;
     while first.iter().any(Option::is_none) {
         if steps >= 1_000_000 {
@@ -1276,6 +1394,7 @@ where
             (a, _) => a,
         };
         env.step(actions.as_actions(), &mut out)?;
+        let running: Vec<bool> = first.iter().map(Option::is_none).collect();
         for e in &out.episodes {
             if first[e.env].is_none() {
                 first[e.env] = Some((e.episodic_return, e.episodic_length));
@@ -1283,18 +1402,35 @@ where
         }
         obs.copy_from_slice(&out.obs);
         steps += 1;
+        if let Some(r) = record {
+            for (i, f) in frames.iter_mut().enumerate() {
+                // Every stride-th step of a running episode, and the step that ends it.
+                if running[i] && (first[i].is_some() || steps.is_multiple_of(r.stride.max(1))) {
+                    f.push(env.render(i, &r.options)?);
+                }
+            }
+        }
     }
     let returns: Vec<f64> = first.iter().map(|e| e.map_or(0.0, |e| e.0)).collect();
     let lengths: Vec<u64> = first.iter().map(|e| e.map_or(0, |e| e.1)).collect();
     let mean = returns.iter().sum::<f64>() / n as f64;
     let var = returns.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / n as f64;
-    Ok(EvalResult {
+    let result = EvalResult {
         global_step: 0,
         mean_return: mean,
         std_return: var.sqrt(),
         returns,
         lengths,
-    })
+    };
+    Ok((result, frames))
+}
+
+/// How a run's videos are drawn.
+fn video_options(config: &TrainConfig) -> RenderOptions {
+    RenderOptions {
+        camera: config.video_camera,
+        ..RenderOptions::default()
+    }
 }
 
 /// The built-in MLP policy of a config's env.
@@ -1470,6 +1606,31 @@ impl<B: AutodiffBackend> MlpAgent<B> {
         match self {
             MlpAgent::Gaussian(t) => t.evaluate_episodes(episodes, deterministic, seed),
             MlpAgent::Categorical(t) => t.evaluate_episodes(episodes, deterministic, seed),
+        }
+    }
+
+    /// As [`Trainer::record_episodes`].
+    ///
+    /// # Errors
+    /// As [`Trainer::record_episodes`].
+    pub fn record_episodes(
+        &mut self,
+        episodes: usize,
+        deterministic: bool,
+        seed: u64,
+        record: Option<&Recording>,
+    ) -> Result<(EvalResult, Vec<Vec<Frame>>)> {
+        match self {
+            MlpAgent::Gaussian(t) => t.record_episodes(episodes, deterministic, seed, record),
+            MlpAgent::Categorical(t) => t.record_episodes(episodes, deterministic, seed, record),
+        }
+    }
+
+    /// As [`Trainer::render_fps`].
+    pub fn render_fps(&self) -> Option<f64> {
+        match self {
+            MlpAgent::Gaussian(t) => t.render_fps(),
+            MlpAgent::Categorical(t) => t.render_fps(),
         }
     }
 

@@ -534,3 +534,119 @@ fn trpo_step_equals_sb3_contrib_s_on_recorded_data() {
     let ratio = norm(&short) / norm(&sb3_step);
     assert!(ratio < 0.7, "step length ratio {ratio}, {stats:?}");
 }
+
+/// A recorded evaluation runs the episodes an unrecorded one runs (same returns), draws
+/// `length + 1` frames per episode at stride 1 — the picture after the reset and one after
+/// every step, the last one the state the episode ended in, not the next episode's start —
+/// and frames that change over time.
+#[test]
+fn recorded_evaluation_draws_every_step_of_the_same_episodes() {
+    use cinder_algo::Recording;
+    use cinder_env::RenderOptions;
+    let config = preset("CartPole-v1", "ppo")
+        .unwrap()
+        .with_total_timesteps(512)
+        .with_eval_episodes(3);
+    let mut agent = MlpAgent::<B>::new(config, None, &Default::default()).unwrap();
+    agent.train(&mut NoCallback).unwrap();
+    let plain = agent.evaluate_episodes(3, true, 7).unwrap();
+    let record = Recording {
+        options: RenderOptions::default(),
+        stride: 1,
+    };
+    let (recorded, frames) = agent.record_episodes(3, true, 7, Some(&record)).unwrap();
+    assert_eq!(plain, recorded);
+    assert_eq!(frames.len(), 3);
+    for (episode, (f, &len)) in frames.iter().zip(&recorded.lengths).enumerate() {
+        assert_eq!(f.len() as u64, len + 1, "episode {episode}");
+        assert!(f.iter().all(|x| (x.width, x.height) == (600, 400)));
+        let white = cinder_env::Frame::filled(600, 400, [255, 255, 255]);
+        assert!(
+            f.iter().all(|x| x.mean_abs_diff(&white).unwrap() > 1.0),
+            "a blank frame"
+        );
+        let changed = f.windows(2).filter(|w| w[0] != w[1]).count();
+        assert!(
+            changed * 2 > f.len(),
+            "only {changed} of {} frames change",
+            f.len()
+        );
+    }
+    // At stride 4: every 4th step and the last picture.
+    let record = Recording {
+        stride: 4,
+        ..record
+    };
+    let (_, sparse) = agent.record_episodes(3, true, 7, Some(&record)).unwrap();
+    for (s, f) in sparse.iter().zip(&frames) {
+        let len = f.len() - 1;
+        let mut want: Vec<usize> = (0..=len).step_by(4).collect();
+        if want.last() != Some(&len) {
+            want.push(len);
+        }
+        assert_eq!(s.len(), want.len());
+        for (a, &i) in s.iter().zip(&want) {
+            assert_eq!(*a, f[i]);
+        }
+    }
+}
+
+/// `video_interval` writes a GIF of an evaluation episode every N updates into `videos/`,
+/// without changing what is learned.
+#[test]
+fn video_interval_writes_gifs_and_learns_the_same() {
+    let dir = temp_dir("videos");
+    let config = preset("CartPole-v1", "ppo")
+        .unwrap()
+        .with_total_timesteps(1024);
+    let mut with_videos = MlpAgent::<B>::new(
+        config.clone().with_video_interval(2),
+        Some(&dir),
+        &Default::default(),
+    )
+    .unwrap();
+    with_videos.train(&mut NoCallback).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("videos"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    // 1024 steps of 256 are 4 updates: videos after updates 2 and 4.
+    assert_eq!(names, ["step_000000512.gif", "step_000001024.gif"]);
+    let file = std::fs::File::open(dir.join("videos").join(&names[1])).unwrap();
+    let mut decoder = gif::DecodeOptions::new().read_info(file).unwrap();
+    assert_eq!((decoder.width(), decoder.height()), (600, 400));
+    let mut n = 0;
+    while decoder.read_next_frame().unwrap().is_some() {
+        n += 1;
+    }
+    assert!(n >= 2, "{n} frames");
+    let mut without = MlpAgent::<B>::new(config, None, &Default::default()).unwrap();
+    without.train(&mut NoCallback).unwrap();
+    assert_eq!(with_videos.policy_params(), without.policy_params());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A run saved before the video fields existed (no `video_interval`, `video_camera` in its
+/// config) still resumes, as the run it was.
+#[test]
+fn checkpoints_from_before_the_video_fields_resume() {
+    let dir = temp_dir("old-config");
+    let config = preset("CartPole-v1", "ppo")
+        .unwrap()
+        .with_total_timesteps(512);
+    let mut agent = MlpAgent::<B>::new(config.clone(), Some(&dir), &Default::default()).unwrap();
+    agent.train(&mut NoCallback).unwrap();
+    let checkpoint = cinder_algo::latest_checkpoint(&dir).unwrap();
+    let path = checkpoint.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let saved = state["config"].as_object_mut().unwrap();
+    assert!(saved.remove("video_interval").is_some() && saved.remove("video_camera").is_some());
+    std::fs::write(&path, state.to_string()).unwrap();
+    let resumed =
+        MlpAgent::<B>::resume(&checkpoint, Some(1024), None, &Default::default()).unwrap();
+    assert_eq!(resumed.config().video_interval, 0);
+    assert_eq!(resumed.policy_params(), agent.policy_params());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -116,6 +116,9 @@ pub enum EnvError {
     /// `check_env` found violations of the environment contract.
     #[error("the environment breaks the VecEnv contract:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Check(Vec<String>),
+    /// Drawing an env failed, or it cannot be drawn: what is missing and how to get it.
+    #[error("rendering: {0}")]
+    Render(String),
 }
 
 fn suggest(suggestions: &[String]) -> String {

@@ -12,6 +12,7 @@
 //! - [`make`]: envs by Gymnasium id, with Gymnasium's time limits and keyword arguments.
 //! - [`wrappers`]: TimeLimit, RecordEpisodeStatistics, NormalizeObservation, NormalizeReward,
 //!   ClipAction, RescaleAction; stateful ones save their statistics ([`EnvState`]).
+//! - [`VecEnv::render`]: a picture of one env ([`render`]), as Gymnasium's `rgb_array`.
 //! - [`check_env`]: validates a user env against the contract.
 //! - `gymnasium` (feature `gymnasium`): any Gymnasium env through an embedded Python;
 //!   [`make`] falls back to it for ids it has no native env for.
@@ -47,6 +48,7 @@ pub mod gymnasium;
 pub mod mujoco;
 pub mod native;
 mod registry;
+pub mod render;
 pub mod space;
 mod vec_env;
 pub mod wrappers;
@@ -55,5 +57,6 @@ pub use check::{CheckReport, check_env};
 pub use env::{Env, ParallelVecEnv, Transition};
 pub use error::{EnvError, Result};
 pub use registry::{EnvSpec, MakeOptions, ids, make, make_with, registry, spec, suggestions};
+pub use render::{Camera, Frame, RenderOptions};
 pub use space::{ActionBuffer, Actions, BoxSpace, DType, Space};
 pub use vec_env::{EnvState, EpisodeRecord, StepBatch, VecEnv};

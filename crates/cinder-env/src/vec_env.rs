@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EnvError, Result};
+use crate::render::{Frame, RenderOptions};
 use crate::space::{Actions, Space};
 
 /// What one vector step hands back: one buffer per quantity for the whole batch, laid out so
@@ -308,6 +309,29 @@ pub trait VecEnv: Send {
             "this env cannot restore a runtime state; reset it instead".into(),
         ))
     }
+
+    /// Draws env `index` as Gymnasium's `render()` with `render_mode="rgb_array"` would after
+    /// the last call: the state whose observation it returned. For an env whose episode the
+    /// last [`step`](VecEnv::step) ended, or that [`reset_env`](VecEnv::reset_env) just
+    /// restarted, that is the state the episode ended in (before the auto-reset), so a
+    /// recording made step by step holds every episode's last picture.
+    ///
+    /// # Errors
+    /// [`EnvError::Render`] if this env cannot draw itself (the default) or drawing failed
+    /// (for MuJoCo, no EGL on the machine); [`EnvError::EnvIndex`]; [`EnvError::NotReset`].
+    fn render(&mut self, index: usize, options: &RenderOptions) -> Result<Frame> {
+        let _ = (index, options);
+        Err(EnvError::Render(
+            "this environment cannot draw itself (native classic-control and MuJoCo envs can)"
+                .into(),
+        ))
+    }
+
+    /// Frames per second of simulated time, Gymnasium's `metadata["render_fps"]`: the rate at
+    /// which consecutive [`render`](VecEnv::render)s play in real time. `None` if unknown.
+    fn render_fps(&self) -> Option<f64> {
+        None
+    }
 }
 
 impl<V: VecEnv + ?Sized> VecEnv for Box<V> {
@@ -343,6 +367,12 @@ impl<V: VecEnv + ?Sized> VecEnv for Box<V> {
     }
     fn load_runtime(&mut self, state: &EnvState) -> Result<()> {
         (**self).load_runtime(state)
+    }
+    fn render(&mut self, index: usize, options: &RenderOptions) -> Result<Frame> {
+        (**self).render(index, options)
+    }
+    fn render_fps(&self) -> Option<f64> {
+        (**self).render_fps()
     }
 }
 

@@ -96,6 +96,11 @@ struct TrainArgs {
     /// continues the same run. What `cinder sweep --halving` stops runs with.
     #[arg(long, conflicts_with = "seeds")]
     stop_at: Option<u64>,
+    /// Record one deterministic evaluation episode every N updates as a GIF in `videos/` of
+    /// the run folder (config key `video_interval`; `--set video_camera=track` follows the
+    /// robot).
+    #[arg(long, value_name = "N")]
+    video_every: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -121,6 +126,24 @@ struct EvalArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also record the episodes, one after another, as an animated GIF at this path (GIF
+    /// only: MP4 would need a system video encoder). MuJoCo tasks render offscreen through
+    /// EGL (a GPU driver's, or Mesa's on the CPU: Debian's libegl1 + libegl-mesa0).
+    #[arg(long, value_name = "FILE.gif")]
+    video: Option<PathBuf>,
+    /// Frame width in pixels (default: the env's, e.g. 480 for MuJoCo, 600 for CartPole).
+    #[arg(long, requires = "video")]
+    width: Option<usize>,
+    /// Frame height in pixels (default: the env's).
+    #[arg(long, requires = "video")]
+    height: Option<usize>,
+    /// Frames per second of the video, at most 50 (default: 25, or the env's rate if lower);
+    /// it plays in real time.
+    #[arg(long, requires = "video")]
+    fps: Option<f64>,
+    /// Camera of a MuJoCo task: `default` (Gymnasium's, fixed) or `track` (follows the robot).
+    #[arg(long, requires = "video", default_value = "default")]
+    camera: String,
 }
 
 #[derive(Args, Debug)]
@@ -579,6 +602,7 @@ fn train(args: TrainArgs) -> Result<(), String> {
                 || !args.seeds.is_empty()
                 || args.num_envs.is_some()
                 || args.out.is_some()
+                || args.video_every.is_some()
             {
                 return Err(
                     "--resume continues the saved config; only --steps (a larger budget), \
@@ -609,9 +633,13 @@ fn train(args: TrainArgs) -> Result<(), String> {
             run::check_algo(&algo).map_err(|e| e.to_string())?;
             // Unknown env ids fail here, with suggestions, before a folder is made.
             cinder::env::make(&env, 1, Some(0)).map_err(|e| e.to_string())?;
+            let mut sets = args.sets.clone();
+            if let Some(n) = args.video_every {
+                sets.push(format!("video_interval={n}"));
+            }
             let overrides = run::Overrides {
                 config_file: args.config.clone(),
-                sets: args.sets.clone(),
+                sets,
                 total_timesteps: args.steps,
                 seed: args.seed,
                 num_envs: args.num_envs,
@@ -801,6 +829,55 @@ fn eval(args: EvalArgs) -> Result<(), String> {
     }
     let actor = run::ActorPlacement::parse(&args.actor_backend, kind).map_err(|e| e.to_string())?;
     probe_device(kind)?;
+    if let Some(path) = &args.video {
+        let spec = run::VideoSpec {
+            path: path.clone(),
+            options: cinder::env::RenderOptions {
+                width: args.width,
+                height: args.height,
+                camera: args.camera.parse().map_err(|e| format!("--camera: {e}"))?,
+            },
+            fps: args.fps,
+        };
+        spec.check().map_err(|e| e.to_string())?;
+        let (r, frames) = cinder::with_backend!(kind, |B, device| {
+            run::record_run::<burn::backend::Autodiff<B>>(
+                &args.run,
+                args.episodes,
+                args.deterministic,
+                args.seed,
+                actor,
+                &spec,
+                &device,
+            )
+        })
+        .map_err(|e| e.to_string())?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "mean_return": r.mean_return,
+                    "std_return": r.std_return,
+                    "episodes": r.returns.len(),
+                    "returns": r.returns,
+                    "lengths": r.lengths,
+                    "deterministic": args.deterministic,
+                    "video": path,
+                    "frames": frames,
+                })
+            );
+        } else {
+            println!(
+                "{}: {:.1} ± {:.1} over {} episodes; video {} ({frames} frames)",
+                args.run.display(),
+                r.mean_return,
+                r.std_return,
+                r.returns.len(),
+                path.display()
+            );
+        }
+        return Ok(());
+    }
     let r = cinder::with_backend!(kind, |B, device| {
         run::eval_run::<burn::backend::Autodiff<B>>(
             &args.run,

@@ -332,7 +332,9 @@ pub fn read_run_config(dir: &Path) -> Result<TrainConfig> {
             dir.display()
         ))
     })?;
-    serde_json::from_str(&text).map_err(|e| usage(format!("{} is damaged: {e}", path.display())))
+    serde_json::from_str(&text)
+        .and_then(TrainConfig::from_saved)
+        .map_err(|e| usage(format!("{} is damaged: {e}", path.display())))
 }
 
 /// How training reports progress.
@@ -802,6 +804,93 @@ pub fn eval_run<B: AutodiffBackend>(
     let mut agent = MlpAgent::<B>::resume(&checkpoint, None, None, device)?;
     actor.install(&mut agent)?;
     Ok(agent.evaluate_episodes(episodes, deterministic, seed)?)
+}
+
+/// What `cinder eval --video` records.
+#[derive(Debug, Clone)]
+pub struct VideoSpec {
+    /// The GIF to write.
+    pub path: PathBuf,
+    /// Size and camera.
+    pub options: cinder_env::RenderOptions,
+    /// Frames per second of the video (default: 25, or the env's rate if lower).
+    pub fps: Option<f64>,
+}
+
+impl VideoSpec {
+    /// Checks the file name before anything runs.
+    ///
+    /// # Errors
+    /// A path that is not a `.gif`, a folder that does not exist, a bad fps or size.
+    pub fn check(&self) -> Result<()> {
+        match self.path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("gif") => {}
+            Some(e) if e.eq_ignore_ascii_case("mp4") => {
+                return Err(usage(format!(
+                    "--video {}: cinder writes GIF only (MP4 needs an H.264 encoder, which                      no pure-Rust crate provides without a system library); use a .gif path",
+                    self.path.display()
+                )));
+            }
+            _ => {
+                return Err(usage(format!(
+                    "--video {}: give a .gif path",
+                    self.path.display()
+                )));
+            }
+        }
+        let parent = cinder_algo::fsio::parent_of(&self.path);
+        if !parent.is_dir() {
+            return Err(usage(format!(
+                "--video {}: the folder {} does not exist",
+                self.path.display(),
+                parent.display()
+            )));
+        }
+        if let Some(f) = self.fps {
+            cinder_algo::video::check_fps(f)?;
+        }
+        self.options
+            .size((1, 1))
+            .map_err(|e| usage(format!("--width/--height: {e}")))?;
+        Ok(())
+    }
+}
+
+/// `cinder eval --video`: evaluates the latest checkpoint of a run folder as
+/// [`eval_run`] does — the same episodes — and writes them, one after another, into one
+/// GIF. Returns the evaluation and the number of frames written.
+///
+/// # Errors
+/// As [`eval_run`]; an env that cannot draw itself (no EGL for MuJoCo); I/O.
+pub fn record_run<B: AutodiffBackend>(
+    dir: &Path,
+    episodes: usize,
+    deterministic: bool,
+    seed: u64,
+    actor: ActorPlacement,
+    video: &VideoSpec,
+    device: &B::Device,
+) -> Result<(EvalResult, usize)> {
+    video.check()?;
+    if !dir.is_dir() {
+        return Err(usage(format!("--run {}: no such folder", dir.display())));
+    }
+    let checkpoint = latest_checkpoint(dir)?;
+    let mut agent = MlpAgent::<B>::resume(&checkpoint, None, None, device)?;
+    actor.install(&mut agent)?;
+    let env_fps = agent
+        .render_fps()
+        .unwrap_or(cinder_algo::video::DEFAULT_FPS);
+    let stride = cinder_algo::video::frame_stride(env_fps, video.fps)?;
+    let record = cinder_algo::Recording {
+        options: video.options,
+        stride,
+    };
+    let (result, episodes_frames) =
+        agent.record_episodes(episodes, deterministic, seed, Some(&record))?;
+    let frames: Vec<_> = episodes_frames.into_iter().flatten().collect();
+    cinder_algo::video::write_gif(&video.path, &frames, env_fps / stride as f64)?;
+    Ok((result, frames.len()))
 }
 
 /// The algorithm name of a config, as `--algo` takes it.

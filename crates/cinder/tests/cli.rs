@@ -1346,3 +1346,121 @@ fn a_killed_sweep_takes_its_runs_down_and_resumes_them() {
     assert_eq!(json(&run.join("summary.json"))["steps"], 150_016);
     let _ = std::fs::remove_dir_all(&cwd);
 }
+
+/// GIF frames and delays of a file.
+fn gif_frames(path: &Path) -> (u16, u16, Vec<u16>) {
+    let file = std::fs::File::open(path).unwrap();
+    let mut decoder = gif::DecodeOptions::new().read_info(file).unwrap();
+    let (w, h) = (decoder.width(), decoder.height());
+    let mut delays = Vec::new();
+    while let Some(f) = decoder.read_next_frame().unwrap() {
+        delays.push(f.delay);
+    }
+    (w, h, delays)
+}
+
+/// `eval --video` records the episodes it evaluates (the same returns as without it) into
+/// one GIF at the asked size and rate; `train --video-every` writes GIFs into `videos/`;
+/// bad video arguments fail before anything runs.
+#[test]
+fn videos_of_evaluations_and_of_training() {
+    let dir = scratch("videos");
+    let out = ok(&cinder(
+        &[
+            "train",
+            "--env",
+            "CartPole-v1",
+            "--algo",
+            "ppo",
+            "--steps",
+            "1024",
+            "--out",
+            "run",
+            "--video-every",
+            "2",
+            "--quiet",
+        ],
+        &dir,
+    ));
+    assert!(out.is_empty(), "{out}");
+    let mut videos: Vec<String> = std::fs::read_dir(dir.join("run/videos"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    videos.sort();
+    assert_eq!(videos, ["step_000000512.gif", "step_000001024.gif"]);
+    let (w, h, delays) = gif_frames(&dir.join("run/videos/step_000001024.gif"));
+    // CartPole-v1 runs at 50 fps: a frame every 2nd step at 25 fps, 4/100 s each.
+    assert_eq!((w, h), (600, 400));
+    assert!(
+        delays.len() >= 2 && delays.iter().all(|&d| d == 4),
+        "{delays:?}"
+    );
+    assert_eq!(json(&dir.join("run/config.json"))["video_interval"], 2);
+
+    let plain = ok(&cinder(
+        &["eval", "--run", "run", "--episodes", "2", "--json"],
+        &dir,
+    ));
+    let with_video = ok(&cinder(
+        &[
+            "eval",
+            "--run",
+            "run",
+            "--episodes",
+            "2",
+            "--json",
+            "--video",
+            "eval.gif",
+            "--width",
+            "300",
+            "--height",
+            "200",
+            "--fps",
+            "50",
+        ],
+        &dir,
+    ));
+    let plain: serde_json::Value = serde_json::from_str(&plain).unwrap();
+    let with_video: serde_json::Value = serde_json::from_str(&with_video).unwrap();
+    assert_eq!(plain["returns"], with_video["returns"]);
+    let lengths: u64 = with_video["lengths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_u64().unwrap() + 1)
+        .sum();
+    // At the env's own 50 fps, every step: length + 1 frames per episode.
+    assert_eq!(with_video["frames"].as_u64(), Some(lengths));
+    let (w, h, delays) = gif_frames(&dir.join("eval.gif"));
+    assert_eq!((w, h, delays.len() as u64), (300, 200, lengths));
+    assert!(delays.iter().all(|&d| d == 2));
+
+    let before = snapshot(&dir);
+    fails(
+        &cinder(&["eval", "--run", "run", "--video", "eval.mp4"], &dir),
+        &["GIF only", ".gif"],
+    );
+    fails(
+        &cinder(
+            &["eval", "--run", "run", "--video", "x.gif", "--fps", "60"],
+            &dir,
+        ),
+        &["fps 60", "50"],
+    );
+    fails(
+        &cinder(&["eval", "--run", "run", "--video", "no/such/x.gif"], &dir),
+        &["does not exist"],
+    );
+    fails(
+        &cinder(
+            &[
+                "eval", "--run", "run", "--video", "x.gif", "--camera", "top",
+            ],
+            &dir,
+        ),
+        &["--camera", "track"],
+    );
+    assert_eq!(before, snapshot(&dir), "a failed command touched files");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

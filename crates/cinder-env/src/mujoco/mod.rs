@@ -27,6 +27,7 @@
 //! its assets folder or a path; the folder is `$CINDER_MUJOCO_ASSETS` if set, else that of the
 //! venv the crate was built against.
 
+mod render;
 mod tasks;
 
 use std::collections::BTreeMap;
@@ -44,6 +45,7 @@ pub use mujoco_rs;
 use crate::error::{EnvError, Result, at_least_one};
 use crate::native::{EnvRng, entropy_seed, env_rng};
 use crate::registry::{Kwargs, check_kwargs};
+use crate::render::{Frame, RenderOptions};
 use crate::space::{Actions, BoxSpace, DType, Space};
 use crate::vec_env::{EnvState, StepBatch, VecEnv, check_buffer, check_index};
 
@@ -348,6 +350,11 @@ struct Slot {
     terminated: bool,
     truncated: bool,
     failed: bool,
+    /// The last step ended the episode, or `reset_env` restarted it: a render draws
+    /// `ended`, the simulation as the episode ended, not the new episode.
+    show_ended: bool,
+    /// Kept only once the env has been rendered (`Work::keep_ended`).
+    ended: Option<Box<Data>>,
 }
 
 /// What a step of one env needs besides its slot.
@@ -357,6 +364,9 @@ struct Work {
     init_qvel: Vec<f64>,
     dt: f64,
     contact_forces: bool,
+    /// Keep a copy of each ended episode's simulation for `render` (set by the first
+    /// render, so training pays nothing).
+    keep_ended: AtomicBool,
 }
 
 impl Work {
@@ -371,6 +381,13 @@ impl Work {
         data.qvel_mut().copy_from_slice(&slot.qvel);
         data.forward();
         slot.before = self.task.position(&slot.data);
+    }
+
+    /// Keeps the simulation of an episode that ends now, if renders need it.
+    fn keep(&self, slot: &mut Slot) {
+        if self.keep_ended.load(Ordering::Relaxed) {
+            slot.ended = Some(Box::new(slot.data.clone()));
+        }
     }
 
     /// One env step of `slot` with `slot.action`; results into the slot.
@@ -397,8 +414,10 @@ impl Work {
             slot.terminated = t;
             slot.truncated = false;
         }
-        if slot.terminated || slot.truncated {
+        slot.show_ended = slot.terminated || slot.truncated;
+        if slot.show_ended {
             task.observe(&slot.data, &mut slot.fin);
+            self.keep(slot);
             self.reset(slot);
         } else {
             slot.before = task.position(&slot.data);
@@ -495,6 +514,7 @@ pub struct MujocoVecEnv {
     pool: Option<rayon::ThreadPool>,
     default_seed: Option<u64>,
     ready: bool,
+    renderer: Option<render::RenderThread>,
 }
 
 impl std::fmt::Debug for MujocoVecEnv {
@@ -614,6 +634,8 @@ impl MujocoVecEnv {
                     terminated: false,
                     truncated: false,
                     failed: false,
+                    show_ended: false,
+                    ended: None,
                 }))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -627,6 +649,7 @@ impl MujocoVecEnv {
                     init_qvel,
                     dt,
                     contact_forces,
+                    keep_ended: AtomicBool::new(false),
                 },
                 next: AtomicUsize::new(0),
                 finished: AtomicUsize::new(0),
@@ -644,6 +667,7 @@ impl MujocoVecEnv {
             pool: None,
             default_seed: None,
             ready: false,
+            renderer: None,
         })
     }
 
@@ -774,6 +798,7 @@ impl VecEnv for MujocoVecEnv {
             }
             shared.work.reset(&mut slot);
             shared.work.task.observe(&slot.data, row);
+            slot.show_ended = false;
         }
         self.ready = true;
         Ok(())
@@ -845,9 +870,57 @@ impl VecEnv for MujocoVecEnv {
             return Err(EnvError::NotReset);
         }
         let mut slot = lock(&self.shared.slots[index]);
+        self.shared.work.keep(&mut slot);
+        slot.show_ended = true;
         self.shared.work.reset(&mut slot);
         self.shared.work.task.observe(&slot.data, obs);
         Ok(())
+    }
+
+    fn render(&mut self, index: usize, options: &RenderOptions) -> Result<Frame> {
+        check_index(index, self.shared.slots.len())?;
+        if !self.ready {
+            return Err(EnvError::NotReset);
+        }
+        let (w, h) = options.size(render::DEFAULT_SIZE)?;
+        let work = &self.shared.work;
+        // From now on ended episodes are kept for their last picture.
+        work.keep_ended.store(true, Ordering::Relaxed);
+        let data = {
+            let slot = lock(&self.shared.slots[index]);
+            match (&slot.ended, slot.show_ended) {
+                (Some(ended), true) => ended.clone(),
+                (None, true) => {
+                    return Err(EnvError::Render(
+                        "this episode ended before the env was first rendered, and its last \
+                         state was not kept: render once after reset to record episode ends"
+                            .into(),
+                    ));
+                }
+                _ => Box::new(slot.data.clone()),
+            }
+        };
+        if !self
+            .renderer
+            .as_ref()
+            .is_some_and(|r| r.serves(w, h, options.camera))
+        {
+            self.renderer = None;
+            let cam = render::camera(work.task.id(), &data, options.camera);
+            self.renderer = Some(render::RenderThread::start(
+                &self.model,
+                w,
+                h,
+                options.camera,
+                cam,
+            )?);
+        }
+        self.renderer.as_ref().expect("started above").render(data)
+    }
+
+    fn render_fps(&self) -> Option<f64> {
+        // Gymnasium's metadata: round(1 / dt), which its MujocoEnv asserts.
+        Some((1.0 / self.shared.work.dt).round())
     }
 
     fn save_runtime(&self, state: &mut EnvState) -> Result<()> {
@@ -908,6 +981,7 @@ impl VecEnv for MujocoVecEnv {
             slot.data.forward();
             slot.rng = rng;
             slot.before = before;
+            slot.show_ended = false;
         }
         self.unstable_episodes = runtime.unstable_episodes;
         self.ready = true;

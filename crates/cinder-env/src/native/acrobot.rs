@@ -111,6 +111,14 @@ impl Dynamics for Acrobot {
     const ID: &'static str = "Acrobot-v1";
     const MAX_EPISODE_STEPS: usize = 500;
 
+    fn draw(&self, state: &Self::State) -> Option<crate::render::Frame> {
+        Some(super::draw::acrobot(state.theta1, state.theta2))
+    }
+
+    fn render_fps(&self) -> Option<f64> {
+        Some(15.0)
+    }
+
     fn observation_space(&self) -> Space {
         let high = [1.0, 1.0, 1.0, 1.0, max_vel_1(), max_vel_2()].map(|h| h as f32 as f64);
         Space::Box(

@@ -50,6 +50,14 @@ impl Dynamics for CartPole {
     const ID: &'static str = "CartPole-v1";
     const MAX_EPISODE_STEPS: usize = 500;
 
+    fn draw(&self, state: &Self::State) -> Option<crate::render::Frame> {
+        Some(super::draw::cartpole(state.x, state.theta))
+    }
+
+    fn render_fps(&self) -> Option<f64> {
+        Some(50.0)
+    }
+
     fn observation_space(&self) -> Space {
         let high = [
             X_THRESHOLD * 2.0,

@@ -10,6 +10,7 @@
 
 mod acrobot;
 mod cartpole;
+mod draw;
 mod mountain_car;
 mod pendulum;
 
@@ -26,6 +27,7 @@ use rand::SeedableRng;
 
 use crate::env::{Env, Transition};
 use crate::error::{EnvError, Result, at_least_one};
+use crate::render::{Frame, RenderOptions};
 use crate::space::{Actions, Space};
 use crate::vec_env::{EnvState, StepBatch, VecEnv, check_buffer, check_index};
 
@@ -89,6 +91,16 @@ pub trait Dynamics: Clone + Send + Sync + 'static {
     fn state_from_slice(values: &[f64]) -> Result<Self::State>;
     /// The Gymnasium representation of a state.
     fn state_to_vec(state: &Self::State) -> Vec<f64>;
+    /// Draws `state` as Gymnasium's `rgb_array` renderer does, at Gymnasium's size; `None`
+    /// (the default) if this env has no picture.
+    fn draw(&self, state: &Self::State) -> Option<Frame> {
+        let _ = state;
+        None
+    }
+    /// Gymnasium's `metadata["render_fps"]`.
+    fn render_fps(&self) -> Option<f64> {
+        None
+    }
 }
 
 pub(crate) fn state_len_error(id: &str, expected: usize, got: usize) -> EnvError {
@@ -102,6 +114,9 @@ pub(crate) fn state_len_error(id: &str, expected: usize, got: usize) -> EnvError
 pub struct NativeVecEnv<D: Dynamics> {
     dynamics: D,
     states: Vec<D::State>,
+    /// The state each env's episode ended in, for the envs the last step ended or
+    /// `reset_env` restarted: what `render` draws for them.
+    ended: Vec<Option<D::State>>,
     rngs: Vec<EnvRng>,
     observation_space: Space,
     action_space: Space,
@@ -124,6 +139,7 @@ impl<D: Dynamics> NativeVecEnv<D> {
         let state = dynamics.initial_state(&mut rng);
         Ok(Self {
             states: vec![state; num_envs],
+            ended: vec![None; num_envs],
             rngs: vec![rng; num_envs],
             dynamics,
             observation_space,
@@ -221,6 +237,7 @@ impl<D: Dynamics> VecEnv for NativeVecEnv<D> {
             *state = self.dynamics.initial_state(rng);
             self.dynamics.observe(state, row);
         }
+        self.ended.fill(None);
         self.ready = true;
         Ok(())
     }
@@ -244,9 +261,10 @@ impl<D: Dynamics> VecEnv for NativeVecEnv<D> {
             .iter_mut()
             .zip(out.terminated.iter_mut())
             .zip(out.truncated.iter_mut());
-        for ((((state, rng), &action), (obs, fin)), ((rew, term), trunc)) in self
+        for (((((state, ended), rng), &action), (obs, fin)), ((rew, term), trunc)) in self
             .states
             .iter_mut()
+            .zip(&mut self.ended)
             .zip(&mut self.rngs)
             .zip(actions)
             .zip(rows)
@@ -256,8 +274,10 @@ impl<D: Dynamics> VecEnv for NativeVecEnv<D> {
             *rew = reward as f32;
             *term = terminal;
             *trunc = false;
+            *ended = None;
             if terminal {
                 dynamics.observe(state, fin);
+                *ended = Some(*state);
                 *state = dynamics.initial_state(rng);
             }
             dynamics.observe(state, obs);
@@ -271,9 +291,28 @@ impl<D: Dynamics> VecEnv for NativeVecEnv<D> {
         if !self.ready {
             return Err(EnvError::NotReset);
         }
+        self.ended[index] = Some(self.states[index]);
         self.states[index] = self.dynamics.initial_state(&mut self.rngs[index]);
         self.dynamics.observe(&self.states[index], obs);
         Ok(())
+    }
+
+    fn render(&mut self, index: usize, options: &RenderOptions) -> Result<Frame> {
+        check_index(index, self.states.len())?;
+        if !self.ready {
+            return Err(EnvError::NotReset);
+        }
+        let state = self.ended[index].unwrap_or(self.states[index]);
+        let frame = self
+            .dynamics
+            .draw(&state)
+            .ok_or_else(|| EnvError::Render(format!("{} has no picture", D::ID)))?;
+        let (w, h) = options.size((frame.width, frame.height))?;
+        Ok(frame.resized(w, h))
+    }
+
+    fn render_fps(&self) -> Option<f64> {
+        self.dynamics.render_fps()
     }
 
     fn save_runtime(&self, state: &mut EnvState) -> Result<()> {
@@ -305,6 +344,7 @@ impl<D: Dynamics> VecEnv for NativeVecEnv<D> {
             .map(|v| D::state_from_slice(v))
             .collect::<Result<Vec<_>>>()?;
         self.states = states;
+        self.ended.fill(None);
         self.rngs = runtime.rngs;
         self.ready = true;
         Ok(())

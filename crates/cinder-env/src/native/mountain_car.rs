@@ -50,6 +50,14 @@ impl Dynamics for MountainCar {
     const ID: &'static str = "MountainCar-v0";
     const MAX_EPISODE_STEPS: usize = 200;
 
+    fn draw(&self, state: &Self::State) -> Option<crate::render::Frame> {
+        Some(super::draw::mountain_car(state.position, 0.5))
+    }
+
+    fn render_fps(&self) -> Option<f64> {
+        Some(30.0)
+    }
+
     fn observation_space(&self) -> Space {
         observation_space()
     }
@@ -196,6 +204,14 @@ impl Dynamics for ContinuousMountainCar {
     type Action = f32;
     const ID: &'static str = "MountainCarContinuous-v0";
     const MAX_EPISODE_STEPS: usize = 999;
+
+    fn draw(&self, state: &Self::State) -> Option<crate::render::Frame> {
+        Some(super::draw::mountain_car(state.position, 0.45))
+    }
+
+    fn render_fps(&self) -> Option<f64> {
+        Some(30.0)
+    }
 
     fn observation_space(&self) -> Space {
         observation_space()

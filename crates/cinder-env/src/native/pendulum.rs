@@ -58,6 +58,14 @@ impl Dynamics for Pendulum {
     const ID: &'static str = "Pendulum-v1";
     const MAX_EPISODE_STEPS: usize = 200;
 
+    fn draw(&self, state: &Self::State) -> Option<crate::render::Frame> {
+        Some(super::draw::pendulum(state.theta))
+    }
+
+    fn render_fps(&self) -> Option<f64> {
+        Some(30.0)
+    }
+
     fn observation_space(&self) -> Space {
         Space::Box(
             BoxSpace::new(

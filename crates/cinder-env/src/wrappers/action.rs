@@ -73,7 +73,8 @@ impl<V: VecEnv> VecEnv for ClipAction<V> {
         save_state,
         load_state,
         set_training,
-        runtime
+        runtime,
+        render
     );
 
     fn action_space(&self) -> &Space {
@@ -167,7 +168,8 @@ impl<V: VecEnv> VecEnv for RescaleAction<V> {
         save_state,
         load_state,
         set_training,
-        runtime
+        runtime,
+        render
     );
 
     fn action_space(&self) -> &Space {

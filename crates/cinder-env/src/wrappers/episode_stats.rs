@@ -76,7 +76,8 @@ impl<V: VecEnv> VecEnv for RecordEpisodeStatistics<V> {
         action_space,
         save_state,
         load_state,
-        set_training
+        set_training,
+        render
     );
 
     fn save_runtime(&self, state: &mut crate::vec_env::EnvState) -> Result<()> {

@@ -72,6 +72,18 @@ macro_rules! forward {
             self.inner.load_runtime(state)
         }
     };
+    (render) => {
+        fn render(
+            &mut self,
+            index: usize,
+            options: &$crate::render::RenderOptions,
+        ) -> $crate::error::Result<$crate::render::Frame> {
+            self.inner.render(index, options)
+        }
+        fn render_fps(&self) -> Option<f64> {
+            self.inner.render_fps()
+        }
+    };
     ($($name:ident),+ $(,)?) => {
         $($crate::wrappers::forward!($name);)+
     };

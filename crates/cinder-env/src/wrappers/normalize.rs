@@ -199,7 +199,7 @@ const OBS_KEY: &str = "normalize_observation";
 const REWARD_KEY: &str = "normalize_reward";
 
 impl<V: VecEnv> VecEnv for NormalizeObservation<V> {
-    forward!(num_envs, action_space, runtime);
+    forward!(num_envs, action_space, runtime, render);
 
     fn observation_space(&self) -> &Space {
         &self.space
@@ -329,7 +329,7 @@ impl<V: VecEnv> NormalizeReward<V> {
 }
 
 impl<V: VecEnv> VecEnv for NormalizeReward<V> {
-    forward!(num_envs, observation_space, action_space);
+    forward!(num_envs, observation_space, action_space, render);
 
     fn reset(&mut self, seed: Option<u64>, obs: &mut [f32]) -> Result<()> {
         self.inner.reset(seed, obs)?;

@@ -57,7 +57,8 @@ impl<V: VecEnv> VecEnv for TimeLimit<V> {
         action_space,
         save_state,
         load_state,
-        set_training
+        set_training,
+        render
     );
 
     fn save_runtime(&self, state: &mut crate::vec_env::EnvState) -> Result<()> {
