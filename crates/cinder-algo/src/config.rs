@@ -142,17 +142,16 @@ pub struct TrainConfig {
 
 /// Run fields added after run folders were first written, with the value that keeps what
 /// such a run did: a config saved before a field existed loads with it.
-const LATER_FIELDS: &[(&str, fn() -> serde_json::Value)] = &[
-    ("video_interval", || serde_json::json!(0)),
-    ("video_camera", || serde_json::json!("default")),
-];
+/// The values are JSON.
+const LATER_FIELDS: &[(&str, &str)] = &[("video_interval", "0"), ("video_camera", "\"default\"")];
 
 /// A saved config (a run folder's `config.json`, a checkpoint's) with the fields it predates
 /// filled in ([`TrainConfig::from_saved`]).
 pub fn upgrade_saved(mut value: serde_json::Value) -> serde_json::Value {
     if let Some(o) = value.as_object_mut() {
         for (key, default) in LATER_FIELDS {
-            o.entry(*key).or_insert_with(default);
+            o.entry(*key)
+                .or_insert_with(|| serde_json::from_str(default).expect("valid JSON"));
         }
     }
     value

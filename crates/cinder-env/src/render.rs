@@ -188,9 +188,9 @@ impl Canvas {
         let row = self.height - 1 - y as usize;
         let i = (row * self.width + x as usize) * 3;
         let a = alpha.min(1.0);
-        for c in 0..3 {
-            let old = f64::from(self.rgb[i + c]);
-            self.rgb[i + c] = (old + (f64::from(color[c]) - old) * a).round() as u8;
+        for (dst, &c) in self.rgb[i..i + 3].iter_mut().zip(&color) {
+            let old = f64::from(*dst);
+            *dst = (old + (f64::from(c) - old) * a).round() as u8;
         }
     }
 

@@ -386,6 +386,61 @@ pub fn bench_env(
     Ok(EnvBench::timed(vector_steps, num_envs, seconds, episodes))
 }
 
+/// What [`bench_render`] measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenderBench {
+    /// Frames drawn in the timed loop.
+    pub frames: usize,
+    /// Seconds spent drawing them (env steps between frames not counted).
+    pub seconds: f64,
+    /// `frames / seconds`.
+    pub frames_per_sec: f64,
+    /// Milliseconds of the first frame, which starts the renderer.
+    pub first_frame_ms: f64,
+    /// Width × height of a frame.
+    pub size: (usize, usize),
+}
+
+/// Draws `frames` frames of env 0 of `make(id, 1)`, one after each step with uniformly random
+/// actions (auto-resets included), and times the drawing alone (after a first frame, timed
+/// apart, that starts the renderer).
+///
+/// # Errors
+/// Unknown id, an env that cannot draw itself, no EGL for MuJoCo.
+pub fn bench_render(
+    id: &str,
+    frames: usize,
+    options: &cinder_env::RenderOptions,
+    seed: u64,
+) -> Result<RenderBench, cinder_env::EnvError> {
+    use cinder_env::{StepBatch, VecEnv};
+    let mut env = cinder_env::make(id, 1, Some(seed))?;
+    let space = env.action_space().clone();
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut actions = space.action_buffer(1);
+    let mut obs = vec![0.0; env.observation_space().flat_dim()];
+    env.reset(Some(seed), &mut obs)?;
+    let t = Instant::now();
+    let first = env.render(0, options)?;
+    let first_frame_ms = t.elapsed().as_secs_f64() * 1e3;
+    let mut out = StepBatch::for_env(&*env);
+    let mut seconds = 0.0;
+    for _ in 0..frames {
+        space.sample_into(&mut rng, actions.as_mut());
+        env.step(actions.as_actions(), &mut out)?;
+        let t = Instant::now();
+        std::hint::black_box(env.render(0, options)?);
+        seconds += t.elapsed().as_secs_f64();
+    }
+    Ok(RenderBench {
+        frames,
+        seconds,
+        frames_per_sec: frames as f64 / seconds.max(1e-12),
+        first_frame_ms,
+        size: (first.width, first.height),
+    })
+}
+
 /// The bound the native MuJoCo envs are measured against: a bare loop over `num_envs` MuJoCo
 /// simulations of env `id`'s model, each setting the controls to uniformly random actions
 /// (drawn as [`bench_env`] draws them) and calling `mj_step` `frame_skip` times per env step,

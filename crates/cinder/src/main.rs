@@ -265,6 +265,33 @@ enum BenchCommand {
     /// Learner overhead: a training run's wall clock against its envs stepped alone (same
     /// env, env count, threads and steps, random actions), as one JSON object.
     Overhead(OverheadArgs),
+    /// Rendering: frames per second of `render` for one env, stepped with random actions.
+    Render(RenderBenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct RenderBenchArgs {
+    /// Environment id.
+    #[arg(long = "env")]
+    env: String,
+    /// Frames to draw (timed).
+    #[arg(long, default_value_t = 200)]
+    frames: usize,
+    /// Frame width (default: the env's).
+    #[arg(long)]
+    width: Option<usize>,
+    /// Frame height (default: the env's).
+    #[arg(long)]
+    height: Option<usize>,
+    /// Camera of a MuJoCo task: default or track.
+    #[arg(long, default_value = "default")]
+    camera: String,
+    /// Seed of the env and the random actions.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -1073,6 +1100,35 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Bench(BenchCommand::Suite(args)) => suite(args)?,
         Command::Bench(BenchCommand::Overhead(args)) => overhead(args)?,
+        Command::Bench(BenchCommand::Render(args)) => {
+            if args.frames == 0 {
+                return Err("--frames must be at least 1".into());
+            }
+            let options = cinder::env::RenderOptions {
+                width: args.width,
+                height: args.height,
+                camera: args.camera.parse().map_err(|e| format!("--camera: {e}"))?,
+            };
+            let r = bench::bench_render(&args.env, args.frames, &options, args.seed)
+                .map_err(|e| e.to_string())?;
+            if args.json {
+                let mut record = serde_json::to_value(&r).map_err(|e| e.to_string())?;
+                record["bench"] = "render".into();
+                record["env"] = args.env.clone().into();
+                println!("{record}");
+            } else {
+                println!(
+                    "{} at {}×{}: {:.1} frames/s ({} frames, {:.3} s; first frame {:.0} ms)",
+                    args.env,
+                    r.size.0,
+                    r.size.1,
+                    r.frames_per_sec,
+                    r.frames,
+                    r.seconds,
+                    r.first_frame_ms
+                );
+            }
+        }
         Command::Bench(BenchCommand::Fvp {
             common,
             method,

@@ -74,9 +74,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// tracking camera on the config's body (or the root body) at the same distance and angles.
 pub(crate) fn camera(id: &str, data: &Data, view: Camera) -> MjvCamera {
     let model = data.model();
-    let mut cam = MjvCamera::default();
-    cam.type_ = MjtCamera::mjCAMERA_FREE as i32;
-    cam.fixedcamid = -1;
+    let mut cam = MjvCamera {
+        type_: MjtCamera::mjCAMERA_FREE as i32,
+        fixedcamid: -1,
+        ..MjvCamera::default()
+    };
     let xpos = data.geom_xpos();
     for (i, l) in cam.lookat.iter_mut().enumerate() {
         *l = median(xpos.iter().map(|p| p[i]).collect());
