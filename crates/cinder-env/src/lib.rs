@@ -6,9 +6,9 @@
 //! - [`Env`]: one env; [`ParallelVecEnv`] batches expensive ones across cores with rayon.
 //! - [`native`]: CartPole-v1, Acrobot-v1, MountainCar-v0, MountainCarContinuous-v0 and
 //!   Pendulum-v1, batched, step-for-step identical to Gymnasium 1.4.0.
-//! - `mujoco` (feature `mujoco`): Hopper-v5, HalfCheetah-v5, Walker2d-v5, Ant-v5, Swimmer-v5,
-//!   InvertedPendulum-v5, InvertedDoublePendulum-v5 and Reacher-v5 stepped by MuJoCo from Rust,
-//!   in parallel, identical to Gymnasium 1.4.0.
+//! - `mujoco` (feature `mujoco`): Gymnasium's eleven MuJoCo v5 tasks (Hopper-v5, Humanoid-v5,
+//!   …) stepped by MuJoCo from Rust, in parallel, identical to Gymnasium 1.4.0, and drawn by
+//!   MuJoCo's offscreen renderer.
 //! - [`make`]: envs by Gymnasium id, with Gymnasium's time limits and keyword arguments.
 //! - [`wrappers`]: TimeLimit, RecordEpisodeStatistics, NormalizeObservation, NormalizeReward,
 //!   ClipAction, RescaleAction; stateful ones save their statistics ([`EnvState`]).
