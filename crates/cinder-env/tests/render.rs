@@ -357,6 +357,63 @@ mod mujoco {
         );
     }
 
+    /// A recording made step by step: the picture after the reset and one after every step,
+    /// `length + 1` frames, that change; the step where the hopper falls (terminated) draws
+    /// its fallen state, the same picture as an env that does not stop when it falls.
+    #[test]
+    fn a_recorded_episode_has_every_step_and_its_fall() {
+        let mut stopping = make_with("Hopper-v5", 1, Some(2), &MakeOptions::default()).unwrap();
+        let mut kw = BTreeMap::new();
+        kw.insert(
+            "terminate_when_unhealthy".to_string(),
+            serde_json::json!(false),
+        );
+        let going_on = MakeOptions {
+            kwargs: kw,
+            ..MakeOptions::default()
+        };
+        let mut free = make_with("Hopper-v5", 1, Some(2), &going_on).unwrap();
+        let mut obs = vec![0.0; 11];
+        stopping.reset(Some(2), &mut obs).unwrap();
+        free.reset(Some(2), &mut obs).unwrap();
+        let options = RenderOptions {
+            width: Some(160),
+            height: Some(120),
+            ..RenderOptions::default()
+        };
+        let mut frames = vec![stopping.render(0, &options).unwrap()];
+        let (mut a, mut b) = (StepBatch::for_env(&*stopping), StepBatch::for_env(&*free));
+        // Pushing the thigh joint hard topples the hopper within a few dozen steps.
+        let act = ActionBuffer::Continuous(vec![1.0, -1.0, 1.0]);
+        let mut length = 0;
+        loop {
+            stopping.step(act.as_actions(), &mut a).unwrap();
+            free.step(act.as_actions(), &mut b).unwrap();
+            length += 1;
+            frames.push(stopping.render(0, &options).unwrap());
+            if a.terminated[0] {
+                break;
+            }
+            assert!(length < 1000, "the hopper never fell");
+        }
+        assert_eq!(frames.len(), length + 1);
+        assert!(frames.iter().all(|f| (f.width, f.height) == (160, 120)));
+        let changed = frames.windows(2).filter(|w| w[0] != w[1]).count();
+        assert_eq!(changed, length, "every step moves the hopper");
+        let sky = Frame::filled(160, 120, frames[0].pixel(0, 0));
+        assert!(
+            frames.iter().all(|f| f.mean_abs_diff(&sky).unwrap() > 5.0),
+            "a blank frame"
+        );
+        assert!(!b.terminated[0]);
+        let fallen = free.render(0, &options).unwrap();
+        assert!(frames[length] == fallen, "the last picture is not the fall");
+        // The next step draws the new episode.
+        stopping.step(act.as_actions(), &mut a).unwrap();
+        let next = stopping.render(0, &options).unwrap();
+        assert!(next.mean_abs_diff(&fallen).unwrap() > 1.0);
+    }
+
     fn options_limit(steps: usize) -> MakeOptions {
         MakeOptions {
             max_episode_steps: Some(steps),
