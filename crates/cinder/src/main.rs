@@ -856,89 +856,64 @@ fn eval(args: EvalArgs) -> Result<(), String> {
     }
     let actor = run::ActorPlacement::parse(&args.actor_backend, kind).map_err(|e| e.to_string())?;
     probe_device(kind)?;
-    if let Some(path) = &args.video {
-        let spec = run::VideoSpec {
-            path: path.clone(),
-            options: cinder::env::RenderOptions {
-                width: args.width,
-                height: args.height,
-                camera: args.camera.parse().map_err(|e| format!("--camera: {e}"))?,
-            },
-            fps: args.fps,
-        };
-        spec.check().map_err(|e| e.to_string())?;
-        let (r, frames) = cinder::with_backend!(kind, |B, device| {
-            run::record_run::<burn::backend::Autodiff<B>>(
-                &args.run,
-                args.episodes,
-                args.deterministic,
-                args.seed,
-                actor,
-                &spec,
-                &device,
-            )
-        })
-        .map_err(|e| e.to_string())?;
-        if args.json {
-            println!(
-                "{}",
-                serde_json::json!({
-                    "mean_return": r.mean_return,
-                    "std_return": r.std_return,
-                    "episodes": r.returns.len(),
-                    "returns": r.returns,
-                    "lengths": r.lengths,
-                    "deterministic": args.deterministic,
-                    "video": path,
-                    "frames": frames,
-                })
-            );
-        } else {
-            println!(
-                "{}: {:.1} ± {:.1} over {} episodes; video {} ({frames} frames)",
-                args.run.display(),
-                r.mean_return,
-                r.std_return,
-                r.returns.len(),
-                path.display()
-            );
+    let video = match &args.video {
+        Some(path) => {
+            let spec = run::VideoSpec {
+                path: path.clone(),
+                options: cinder::env::RenderOptions {
+                    width: args.width,
+                    height: args.height,
+                    camera: args.camera.parse().map_err(|e| format!("--camera: {e}"))?,
+                },
+                fps: args.fps,
+            };
+            spec.check().map_err(|e| e.to_string())?;
+            Some(spec)
         }
-        return Ok(());
-    }
-    let r = cinder::with_backend!(kind, |B, device| {
+        None => None,
+    };
+    let (r, frames) = cinder::with_backend!(kind, |B, device| {
         run::eval_run::<burn::backend::Autodiff<B>>(
             &args.run,
             args.episodes,
             args.deterministic,
             args.seed,
             actor,
+            video.as_ref(),
             &device,
         )
     })
     .map_err(|e| e.to_string())?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "mean_return": r.mean_return,
-                "std_return": r.std_return,
-                "episodes": r.returns.len(),
-                "returns": r.returns,
-                "deterministic": args.deterministic,
-            })
-        );
+    let mode = if args.deterministic {
+        "deterministic"
     } else {
+        "sampled actions"
+    };
+    if args.json {
+        let mut record = serde_json::json!({
+            "mean_return": r.mean_return,
+            "std_return": r.std_return,
+            "episodes": r.returns.len(),
+            "returns": r.returns,
+            "lengths": r.lengths,
+            "deterministic": args.deterministic,
+        });
+        if let (Some(spec), Some(n)) = (&video, frames) {
+            record["video"] = spec.path.display().to_string().into();
+            record["frames"] = n.into();
+        }
+        println!("{record}");
+    } else {
+        let shown = match (&video, frames) {
+            (Some(spec), Some(n)) => format!("; video {} ({n} frames)", spec.path.display()),
+            _ => String::new(),
+        };
         println!(
-            "{}: {:.1} ± {:.1} over {} episodes ({})",
+            "{}: {:.1} ± {:.1} over {} episodes ({mode}){shown}",
             args.run.display(),
             r.mean_return,
             r.std_return,
             r.returns.len(),
-            if args.deterministic {
-                "deterministic"
-            } else {
-                "sampled actions"
-            }
         );
     }
     Ok(())

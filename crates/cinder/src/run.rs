@@ -784,28 +784,6 @@ where
     }
 }
 
-/// `cinder eval`: loads the latest checkpoint of a run folder and evaluates it with the
-/// saved normaliser statistics.
-///
-/// # Errors
-/// A folder without checkpoints, a damaged checkpoint, env failures.
-pub fn eval_run<B: AutodiffBackend>(
-    dir: &Path,
-    episodes: usize,
-    deterministic: bool,
-    seed: u64,
-    actor: ActorPlacement,
-    device: &B::Device,
-) -> Result<EvalResult> {
-    if !dir.is_dir() {
-        return Err(usage(format!("--run {}: no such folder", dir.display())));
-    }
-    let checkpoint = latest_checkpoint(dir)?;
-    let mut agent = MlpAgent::<B>::resume(&checkpoint, None, None, device)?;
-    actor.install(&mut agent)?;
-    Ok(agent.evaluate_episodes(episodes, deterministic, seed)?)
-}
-
 /// What `cinder eval --video` records.
 #[derive(Debug, Clone)]
 pub struct VideoSpec {
@@ -856,28 +834,37 @@ impl VideoSpec {
     }
 }
 
-/// `cinder eval --video`: evaluates the latest checkpoint of a run folder as
-/// [`eval_run`] does — the same episodes — and writes them, one after another, into one
-/// GIF. Returns the evaluation and the number of frames written.
+/// `cinder eval`: loads the latest checkpoint of a run folder and evaluates it with the
+/// saved normaliser statistics. With `video`, the same episodes are also drawn and written,
+/// one after another, into one GIF; the number of frames written comes back.
 ///
 /// # Errors
-/// As [`eval_run`]; an env that cannot draw itself (no EGL for MuJoCo); I/O.
-pub fn record_run<B: AutodiffBackend>(
+/// A folder without checkpoints, a damaged checkpoint, env failures; with `video`, a bad
+/// video path or options, an env that cannot draw itself (no EGL for MuJoCo), I/O.
+pub fn eval_run<B: AutodiffBackend>(
     dir: &Path,
     episodes: usize,
     deterministic: bool,
     seed: u64,
     actor: ActorPlacement,
-    video: &VideoSpec,
+    video: Option<&VideoSpec>,
     device: &B::Device,
-) -> Result<(EvalResult, usize)> {
-    video.check()?;
+) -> Result<(EvalResult, Option<usize>)> {
+    if let Some(v) = video {
+        v.check()?;
+    }
     if !dir.is_dir() {
         return Err(usage(format!("--run {}: no such folder", dir.display())));
     }
     let checkpoint = latest_checkpoint(dir)?;
     let mut agent = MlpAgent::<B>::resume(&checkpoint, None, None, device)?;
     actor.install(&mut agent)?;
+    let Some(video) = video else {
+        return Ok((
+            agent.evaluate_episodes(episodes, deterministic, seed)?,
+            None,
+        ));
+    };
     let env_fps = agent
         .render_fps()
         .unwrap_or(cinder_algo::video::DEFAULT_FPS);
@@ -890,7 +877,7 @@ pub fn record_run<B: AutodiffBackend>(
         agent.record_episodes(episodes, deterministic, seed, Some(&record))?;
     let frames: Vec<_> = episodes_frames.into_iter().flatten().collect();
     cinder_algo::video::write_gif(&video.path, &frames, env_fps / stride as f64)?;
-    Ok((result, frames.len()))
+    Ok((result, Some(frames.len())))
 }
 
 /// The algorithm name of a config, as `--algo` takes it.
