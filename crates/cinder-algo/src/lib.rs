@@ -59,7 +59,7 @@ pub use lockstep::Lockstep;
 pub use metrics::{COLUMNS, Metrics, MetricsWriter, NOTES};
 pub use natural::{NaturalGradient, NpgConfig, TrpoConfig};
 pub use pg::{PolicyGradient, PpoConfig, PpoKlConfig, VpgConfig};
-pub use presets::preset;
+pub use presets::{PresetSource, preset, preset_from};
 pub use rollout::{Rollout, RolloutCollector};
 pub use trainer::{
     Callback, Control, EvalResult, MlpAgent, NoCallback, Recording, RolloutInfo, TrainRng,

@@ -1,12 +1,109 @@
-//! Tuned hyperparameters per env and algorithm (rl-baselines3-zoo's where it has them).
+//! Hyperparameters per env and algorithm: the published values (rl-baselines3-zoo's, CleanRL's)
+//! and cinder's own where a sweep found better ones ([`PresetSource`]).
 
 use crate::config::{AlgoConfig, TrainConfig};
 use crate::natural::{NpgConfig, TrpoConfig};
 use crate::pg::{PpoConfig, PpoKlConfig, VpgConfig};
 
-/// The preset for `env_id` and `algo` (`trpo`, `npg`, `ppo`, `ppo-kl`, `vpg`), or the
-/// algorithm's defaults when there is none. `None` for an unknown algorithm name.
+/// Where a preset's values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PresetSource {
+    /// cinder's: tuned with `cinder sweep` where docs/results.md reports it, the published
+    /// values (below) everywhere else.
+    #[default]
+    Cinder,
+    /// rl-baselines3-zoo's hyperparameters (TRPO, and PPO on Pendulum and CartPole), exactly.
+    RlZoo,
+    /// CleanRL's (`ppo_continuous_action` on the MuJoCo tasks), exactly.
+    CleanRl,
+}
+
+impl PresetSource {
+    /// The name `--preset` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            PresetSource::Cinder => "cinder",
+            PresetSource::RlZoo => "rl-zoo",
+            PresetSource::CleanRl => "cleanrl",
+        }
+    }
+}
+
+impl std::str::FromStr for PresetSource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cinder" => Ok(PresetSource::Cinder),
+            "rl-zoo" | "rlzoo" => Ok(PresetSource::RlZoo),
+            "cleanrl" => Ok(PresetSource::CleanRl),
+            _ => Err(format!(
+                "unknown preset `{s}`: use cinder (the default), rl-zoo or cleanrl"
+            )),
+        }
+    }
+}
+
+/// The preset for `env_id` and `algo` (`trpo`, `npg`, `ppo`, `ppo-kl`, `vpg`): cinder's
+/// ([`PresetSource::Cinder`]), or the algorithm's defaults when there is none. `None` for an
+/// unknown algorithm name.
 pub fn preset(env_id: &str, algo: &str) -> Option<TrainConfig> {
+    preset_from(env_id, algo, PresetSource::Cinder).ok()
+}
+
+/// The preset for `env_id` and `algo` with the values of `source`.
+///
+/// # Errors
+/// An unknown algorithm name; a source that has no values for this env and algorithm (the
+/// message says where this preset's values come from).
+pub fn preset_from(env_id: &str, algo: &str, source: PresetSource) -> Result<TrainConfig, String> {
+    let config = published(env_id, algo).ok_or_else(|| {
+        format!("unknown algorithm `{algo}`; use one of trpo, npg, ppo, ppo-kl, vpg")
+    })?;
+    let env = env_id.split('-').next().unwrap_or(env_id);
+    let origin = published_source(env, &config.algo);
+    match source {
+        PresetSource::Cinder => Ok(tuned(env_id, algo).unwrap_or(config)),
+        s if origin == Some(s) => Ok(config),
+        s => Err(format!(
+            "--preset {}: {} has no {algo} values for {env_id}; {}",
+            s.name(),
+            s.name(),
+            match origin {
+                Some(o) => format!(
+                    "this preset's values are {}'s (--preset {})",
+                    o.name(),
+                    o.name()
+                ),
+                None => "this preset is cinder's own (--preset cinder)".into(),
+            }
+        )),
+    }
+}
+
+/// Whose published values `published` gives for this env family and algorithm.
+fn published_source(env: &str, algo: &AlgoConfig) -> Option<PresetSource> {
+    match (env, algo) {
+        ("Pendulum", AlgoConfig::Trpo(_) | AlgoConfig::Ppo(_) | AlgoConfig::PpoKl(_))
+        | ("CartPole", AlgoConfig::Trpo(_) | AlgoConfig::Ppo(_)) => Some(PresetSource::RlZoo),
+        (m, AlgoConfig::Trpo(_)) if MUJOCO.contains(&m) => Some(PresetSource::RlZoo),
+        (m, AlgoConfig::Ppo(_) | AlgoConfig::PpoKl(_)) if MUJOCO.contains(&m) => {
+            Some(PresetSource::CleanRl)
+        }
+        _ => None,
+    }
+}
+
+/// cinder's tuned values, where a sweep found values that beat the published ones on seeds
+/// it did not choose them on (docs/results.md).
+fn tuned(env_id: &str, algo: &str) -> Option<TrainConfig> {
+    let _ = (env_id, algo);
+    None
+}
+
+/// The published values (rl-zoo's, CleanRL's; see [`published_source`]), or the algorithm's
+/// defaults when there are none. `None` for an unknown algorithm name.
+fn published(env_id: &str, algo: &str) -> Option<TrainConfig> {
     let algo = AlgoConfig::from_name(algo).ok()?;
     let env = env_id.split('-').next().unwrap_or(env_id);
     let new = |a: AlgoConfig| TrainConfig::new(env_id.to_string(), a);
@@ -153,6 +250,24 @@ const MUJOCO: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn published_values_stay_reachable_by_their_source() {
+        let zoo = preset_from("Hopper-v5", "trpo", PresetSource::RlZoo).unwrap();
+        assert_eq!(
+            serde_json::to_value(&zoo).unwrap(),
+            serde_json::to_value(published("Hopper-v5", "trpo").unwrap()).unwrap()
+        );
+        let clean = preset_from("Hopper-v5", "ppo", PresetSource::CleanRl).unwrap();
+        assert_eq!(clean.n_steps, 2048);
+        let e = preset_from("Hopper-v5", "ppo", PresetSource::RlZoo).unwrap_err();
+        assert!(e.contains("--preset cleanrl"), "{e}");
+        let e = preset_from("Hopper-v5", "npg", PresetSource::CleanRl).unwrap_err();
+        assert!(e.contains("cinder's own"), "{e}");
+        assert!(preset_from("Hopper-v5", "sac", PresetSource::Cinder).is_err());
+        assert_eq!("rl-zoo".parse::<PresetSource>(), Ok(PresetSource::RlZoo));
+        assert!("zoo".parse::<PresetSource>().is_err());
+    }
 
     /// The TRPO conversion from sb3-contrib's per-dimension KL needs each task's action size.
     #[test]

@@ -76,6 +76,11 @@ struct TrainArgs {
     /// Override one config field, e.g. `--set gamma=0.98 --set target_kl=0.02`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// Whose values the config starts from: cinder (the default: tuned where
+    /// docs/results.md says so), rl-zoo (rl-baselines3-zoo's, e.g. TRPO on MuJoCo) or cleanrl
+    /// (CleanRL's PPO on MuJoCo), so published numbers can be reproduced exactly.
+    #[arg(long, default_value = "cinder")]
+    preset: String,
     /// Run folder (default: runs/{env}__{algo}__{seed}__{time}; with --seeds, the group
     /// folder, default runs/{env}__{algo}__seeds_{s0-s1-…}__{time}); must not exist or be
     /// empty.
@@ -174,6 +179,10 @@ struct SweepArgs {
     /// Override shared by every config, as `cinder train --set` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// Whose values every config starts from: cinder (the default: tuned where
+    /// docs/results.md says so), rl-zoo or cleanrl.
+    #[arg(long)]
+    preset: Option<String>,
     /// Seeds of every config.
     #[arg(long, value_delimiter = ',', default_value = "0")]
     seeds: Vec<u64>,
@@ -630,6 +639,7 @@ fn train(args: TrainArgs) -> Result<(), String> {
                 || args.num_envs.is_some()
                 || args.out.is_some()
                 || args.video_every.is_some()
+                || args.preset != "cinder"
             {
                 return Err(
                     "--resume continues the saved config; only --steps (a larger budget), \
@@ -670,6 +680,7 @@ fn train(args: TrainArgs) -> Result<(), String> {
                 total_timesteps: args.steps,
                 seed: args.seed,
                 num_envs: args.num_envs,
+                preset: args.preset.parse()?,
             };
             let config = run::resolve_config(&env, &algo, &overrides).map_err(|e| e.to_string())?;
             // So do the env's keyword arguments (unknown names, bad values, missing files).
@@ -825,6 +836,7 @@ fn sweep(args: SweepArgs) -> Result<(), String> {
         halving: args.halving,
         random: args.random,
         random_seed: args.random_seed,
+        preset: args.preset,
     };
     let opts = sweep::SweepOptions {
         jobs,

@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use burn::tensor::backend::AutodiffBackend;
 use cinder_algo::{
     AgentPolicy, AlgoConfig, AlgoError, Callback, Control, EvalResult, Lockstep, Metrics, MlpAgent,
-    TrainConfig, TrainSummary, Trainer, latest_checkpoint, preset,
+    TrainConfig, TrainSummary, Trainer, latest_checkpoint,
 };
 use cinder_fisher::MlpPolicy;
 use serde_json::Value;
@@ -134,6 +134,8 @@ pub struct Overrides {
     pub seed: Option<u64>,
     /// `--num-envs`.
     pub num_envs: Option<usize>,
+    /// `--preset`: whose values the config starts from.
+    pub preset: cinder_algo::PresetSource,
 }
 
 /// The config for `env` and `algo`: the preset (or the algorithm's defaults), then the
@@ -143,11 +145,7 @@ pub struct Overrides {
 /// An unknown algorithm, an unreadable file, an unknown key (the message lists the valid
 /// ones), a value of the wrong type, or a config that does not validate.
 pub fn resolve_config(env: &str, algo: &str, o: &Overrides) -> Result<TrainConfig> {
-    let base = preset(env, algo).ok_or_else(|| {
-        usage(format!(
-            "unknown algorithm `{algo}`; use one of trpo, npg, ppo, ppo-kl, vpg"
-        ))
-    })?;
+    let base = cinder_algo::preset_from(env, algo, o.preset).map_err(usage)?;
     let mut json = serde_json::to_value(&base).map_err(|e| usage(e.to_string()))?;
     if let Some(path) = &o.config_file {
         let text = std::fs::read_to_string(path)

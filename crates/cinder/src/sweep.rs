@@ -47,6 +47,22 @@ pub struct SweepSpec {
     pub random: Option<usize>,
     /// Seed of the random draw.
     pub random_seed: u64,
+    /// `--preset` of every run (`None`: cinder's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+}
+
+impl SweepSpec {
+    /// The `--preset` of the runs.
+    ///
+    /// # Errors
+    /// An unknown preset name.
+    pub fn preset_source(&self) -> Result<cinder_algo::PresetSource> {
+        self.preset
+            .as_deref()
+            .map_or(Ok(cinder_algo::PresetSource::Cinder), str::parse)
+            .map_err(usage)
+    }
 }
 
 /// How a sweep runs (may change between invocations of the same sweep).
@@ -229,6 +245,7 @@ pub fn validate(spec: &SweepSpec, configs: &[SweepConfig]) -> Result<u64> {
             sets: c.sets(spec),
             total_timesteps: spec.steps,
             seed: Some(spec.seeds[0]),
+            preset: spec.preset_source()?,
             ..Overrides::default()
         };
         let config = run::resolve_config(&spec.env, &spec.algo, &overrides).map_err(|e| {
@@ -437,6 +454,9 @@ fn start(job: &Job, spec: &SweepSpec, opts: &SweepOptions, layout: &Layout) -> R
             .arg(job.seed.to_string())
             .arg("--out")
             .arg(&dir);
+        if let Some(p) = &spec.preset {
+            cmd.arg("--preset").arg(p);
+        }
         for set in job.config.sets(spec) {
             cmd.arg("--set").arg(set);
         }
@@ -854,7 +874,31 @@ mod tests {
             halving: None,
             random: None,
             random_seed: 0,
+            preset: None,
         }
+    }
+
+    #[test]
+    fn the_preset_is_parsed_checked_and_optional_in_sweep_json() {
+        let mut s = spec(&[]);
+        assert_eq!(
+            s.preset_source().unwrap(),
+            cinder_algo::PresetSource::Cinder
+        );
+        // A sweep.json written before `preset` existed reads as cinder's preset.
+        let mut old = serde_json::to_value(&s).unwrap();
+        assert!(old.get("preset").is_none());
+        old.as_object_mut().unwrap().remove("preset");
+        assert_eq!(serde_json::from_value::<SweepSpec>(old).unwrap(), s);
+        s.preset = Some("rl-zoo".into());
+        assert_eq!(s.preset_source().unwrap(), cinder_algo::PresetSource::RlZoo);
+        s.preset = Some("zoo".into());
+        assert!(
+            s.preset_source()
+                .unwrap_err()
+                .to_string()
+                .contains("unknown preset")
+        );
     }
 
     #[test]

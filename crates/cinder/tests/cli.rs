@@ -1464,3 +1464,71 @@ fn videos_of_evaluations_and_of_training() {
     assert_eq!(before, snapshot(&dir), "a failed command touched files");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--preset rl-zoo|cleanrl` starts from the published values exactly, and refuses an
+/// algorithm its source has no values for, naming where the preset's values come from.
+#[test]
+fn published_presets_stay_reachable() {
+    let dir = scratch("presets");
+    ok(&cinder(
+        &[
+            "train",
+            "--env",
+            "Pendulum-v1",
+            "--algo",
+            "trpo",
+            "--steps",
+            "2048",
+            "--preset",
+            "rl-zoo",
+            "--out",
+            "zoo",
+            "--quiet",
+        ],
+        &dir,
+    ));
+    let zoo = json(&dir.join("zoo/config.json"));
+    assert_eq!(zoo["gamma"], 0.9);
+    assert_eq!(zoo["n_steps"], 1024);
+    let before = snapshot(&dir);
+    fails(
+        &cinder(
+            &[
+                "train",
+                "--env",
+                "Pendulum-v1",
+                "--algo",
+                "npg",
+                "--preset",
+                "rl-zoo",
+            ],
+            &dir,
+        ),
+        &["--preset rl-zoo", "cinder's own"],
+    );
+    fails(
+        &cinder(
+            &[
+                "train",
+                "--env",
+                "Pendulum-v1",
+                "--algo",
+                "trpo",
+                "--preset",
+                "cleanrl",
+            ],
+            &dir,
+        ),
+        &["--preset rl-zoo"],
+    );
+    fails(
+        &cinder(&["train", "--env", "Pendulum-v1", "--preset", "zoo"], &dir),
+        &["unknown preset `zoo`"],
+    );
+    fails(
+        &cinder(&["train", "--resume", "zoo", "--preset", "cleanrl"], &dir),
+        &["--resume continues the saved config"],
+    );
+    assert_eq!(before, snapshot(&dir));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
