@@ -1369,6 +1369,8 @@ where
             f.push(env.render(i, &r.options)?);
         }
     }
+    // Which envs were still in their first episode before the current step (recording only).
+    let mut running = vec![true; frames.len()];
     let mut steps = 0usize;
     while first.iter().any(Option::is_none) {
         if steps >= 1_000_000 {
@@ -1394,7 +1396,6 @@ where
             (a, _) => a,
         };
         env.step(actions.as_actions(), &mut out)?;
-        let running: Vec<bool> = first.iter().map(Option::is_none).collect();
         for e in &out.episodes {
             if first[e.env].is_none() {
                 first[e.env] = Some((e.episodic_return, e.episodic_length));
@@ -1403,11 +1404,12 @@ where
         obs.copy_from_slice(&out.obs);
         steps += 1;
         if let Some(r) = record {
-            for (i, f) in frames.iter_mut().enumerate() {
+            for (i, (f, was_running)) in frames.iter_mut().zip(&mut running).enumerate() {
                 // Every stride-th step of a running episode, and the step that ends it.
-                if running[i] && (first[i].is_some() || steps.is_multiple_of(r.stride.max(1))) {
+                if *was_running && (first[i].is_some() || steps.is_multiple_of(r.stride.max(1))) {
                     f.push(env.render(i, &r.options)?);
                 }
+                *was_running = first[i].is_none();
             }
         }
     }
