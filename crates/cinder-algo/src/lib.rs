@@ -33,6 +33,7 @@
 
 pub mod actor;
 pub mod batch;
+pub mod comm;
 pub mod config;
 mod error;
 pub mod family;
@@ -51,6 +52,7 @@ pub mod video;
 
 pub use actor::{Actor, HostActor};
 pub use batch::{Batch, UpdateStats};
+pub use comm::{Communicator, SingleProcess};
 pub use config::{AlgoConfig, TrainConfig};
 pub use error::{AlgoError, Result};
 pub use family::{ActionFamily, AgentPolicy, FisherPolicy, FvpKind, double_backprop_operator};

@@ -8,9 +8,11 @@ use cinder_cg::{CgConfig, conjugate_gradient};
 use cinder_fisher::FvpConfig;
 use cinder_policy::{ActionDistribution, DistributionFamily, ValueMlp, flat};
 use rand::Rng;
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::batch::{Batch, UpdateStats, normalize, read_scalars};
+use crate::batch::{Batch, UpdateStats, read_scalars};
+use crate::comm::{self, Communicator};
 use crate::error::{AlgoError, Result};
 use crate::family::{ActionFamily, AgentPolicy, FisherPolicy, FvpKind};
 use crate::value::{ValueFitConfig, ValueFitter};
@@ -144,6 +146,7 @@ fn checked_settings(c: &TrpoConfig, line_search: bool) -> Result<(Settings, Valu
         line_search: line_search
             .then_some((c.line_search_shrinking_factor, c.line_search_max_iter)),
         normalize_advantage: c.normalize_advantage,
+        comm: comm::single_process(),
     };
     settings.validate()?;
     let critic = ValueFitConfig::new()
@@ -164,6 +167,8 @@ pub(crate) struct Settings {
     /// (shrink, tries) for TRPO, `None` for NPG.
     line_search: Option<(f64, usize)>,
     normalize_advantage: bool,
+    /// The ranks whose shards make up the batch (one process by default).
+    comm: Arc<dyn Communicator>,
 }
 
 impl Settings {
@@ -221,6 +226,16 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
             settings,
             critic: ValueFitter::new(critic)?,
         })
+    }
+
+    /// Trains data-parallel over `comm`'s ranks: each update averages the advantage
+    /// statistics, the policy gradient, every Fisher-vector product, the line search's KL and
+    /// surrogate and the critic's minibatch gradients over the ranks' shards, so every rank
+    /// takes the same step (see [`comm`](crate::comm)). The critic gets a duplicate of
+    /// `comm`, so that the two halves can run on two threads.
+    pub fn set_communicator(&mut self, comm: Arc<dyn Communicator>) {
+        self.critic.set_communicator(comm.duplicate());
+        self.settings.comm = comm;
     }
 
     /// The critic's fitter (its Adam state is part of a checkpoint).
@@ -355,8 +370,12 @@ impl Settings {
         let inner = policy.valid();
         let mut op = inner.fisher_operator(batch.obs.clone().inner(), s.fvp_kind, &s.fvp)?;
         let b = prepared.g.clone().unsqueeze_dim::<2>(0);
-        let sol = conjugate_gradient(|v| op.apply(v), b, &s.cg)?;
-        let curvature = (sol.x.clone() * op.apply(sol.x.clone())).sum();
+        // Data-parallel: every product is the mean of the ranks' products (each the Fisher
+        // matrix of its shard, damped), which is the damped Fisher matrix of the whole batch.
+        let comm = &*s.comm;
+        let mut apply = |v| comm::mean_tensor(comm, op.apply(v));
+        let sol = conjugate_gradient(&mut apply, b, &s.cg)?;
+        let curvature = (sol.x.clone() * apply(sol.x.clone())).sum();
         let x = sol.x.squeeze_dim::<1>(0);
         self.finish(
             policy,
@@ -379,7 +398,7 @@ impl Settings {
         batch: &Batch<B, P::Family>,
     ) -> Prepared<B, P> {
         let adv = if self.normalize_advantage {
-            normalize(batch.advantages.clone())
+            comm::normalize_global(&*self.comm, batch.advantages.clone())
         } else {
             batch.advantages.clone()
         };
@@ -391,7 +410,7 @@ impl Settings {
         let entropy = dist.entropy().mean().detach();
         let std = P::Family::mean_std(&old);
         let grads = surrogate.backward();
-        let g = flat::gradient(policy, &grads);
+        let g = comm::mean_tensor(&*self.comm, flat::gradient(policy, &grads));
         Prepared {
             g,
             old,
@@ -431,7 +450,10 @@ impl Settings {
         if let Some(std) = &std {
             tx = tx.register(std.clone().inner());
         }
-        let values: Vec<f64> = read_scalars(tx);
+        let mut values: Vec<f64> = read_scalars(tx);
+        // The surrogate and the entropy are means over the shard: their means over the ranks
+        // are the batch's. The rest is computed from averaged quantities already.
+        comm::mean_f64(&*s.comm, &mut values[..2]);
         let [
             surrogate,
             entropy,
@@ -502,7 +524,8 @@ impl Settings {
             for &c in coefs {
                 tx = candidate(tx, c)?;
             }
-            let v = read_scalars(tx);
+            let mut v = read_scalars(tx);
+            comm::mean_f64(&*s.comm, &mut v);
             Ok(v.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
         };
         let accepted = match s.line_search {

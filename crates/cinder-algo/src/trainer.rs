@@ -2,6 +2,7 @@
 //! checkpoints that resume exactly.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::{Actor, HostActor};
 use crate::batch::{Batch, UpdateStats};
+use crate::comm::{self, Communicator};
 use crate::config::{AlgoConfig, TrainConfig};
 use crate::error::{AlgoError, Result};
 use crate::family::{ActionFamily, AgentPolicy};
@@ -325,6 +327,10 @@ pub struct Trainer<B: AutodiffBackend, P: AgentPolicy<B>> {
     actor_synced: Option<u64>,
     /// TRPO/NPG: run the policy step and the critic fit at the same time.
     overlap: bool,
+    /// The ranks training this policy together (one process by default).
+    comm: Arc<dyn Communicator>,
+    /// The normalisers' statistics every rank held after the last merge (data-parallel runs).
+    synced_stats: Option<EnvState>,
 }
 
 /// Policy steps skipped in a row before the trainer warns (once per streak).
@@ -343,8 +349,55 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         run_dir: Option<&Path>,
         device: &B::Device,
     ) -> Result<Self> {
+        Self::data_parallel(config, policy, run_dir, device, comm::single_process())
+    }
+
+    /// A fresh run trained by all of `comm`'s ranks together, each calling this with the same
+    /// config (refused otherwise, naming the field that differs).
+    ///
+    /// - Rank r runs `num_envs` envs; its env i is seeded as env r·`num_envs`+i of one process
+    ///   with all of them would be. Its action noise has a random stream of its own.
+    /// - Every update averages the ranks' shards (see [`comm`](crate::comm)), merges the
+    ///   normalisers' statistics once, and then gives every rank rank 0's parameters.
+    /// - Steps count every rank's envs: an update adds `n_steps × num_envs × K`.
+    /// - Only rank 0 writes `run_dir`; every rank evaluates (the same episodes, the same
+    ///   returns).
+    ///
+    /// TRPO and NPG so far.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new); a config that differs from rank 0's; an algorithm that does not
+    /// train data-parallel yet.
+    pub fn data_parallel(
+        config: TrainConfig,
+        policy: P,
+        run_dir: Option<&Path>,
+        device: &B::Device,
+        comm: Arc<dyn Communicator>,
+    ) -> Result<Self> {
         config.validate()?;
-        let mut env = make_env(&config, config.num_envs, config.seed)?;
+        let (rank, ranks) = (comm.rank(), comm.size());
+        if ranks > 1 {
+            check_same_config(&*comm, &config)?;
+            if !matches!(config.algo, AlgoConfig::Trpo(_) | AlgoConfig::Npg(_)) {
+                return Err(AlgoError::Unsupported(format!(
+                    "{} does not train on several processes yet; data-parallel training runs \
+                     TRPO and NPG (run {} in one process)",
+                    config.algo.name(),
+                    config.algo.name()
+                )));
+            }
+        }
+        let run_dir = run_dir.filter(|_| rank == 0);
+        let env_seed = config.seed.wrapping_add((rank * config.num_envs) as u64);
+        let mut env = make_env(&config, config.num_envs, env_seed)?;
+        let synced_stats = if ranks > 1 {
+            let mut s = EnvState::default();
+            env.save_state(&mut s)?;
+            Some(s)
+        } else {
+            None
+        };
         let mut eval_env = make_env(
             &config,
             config.eval_episodes,
@@ -364,8 +417,13 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             .with_hidden(config.value_hidden.clone())
             .with_activation(config.activation)
             .init::<B>(config.seed.wrapping_add(1), device)?;
-        let collector = RolloutCollector::new(env.as_mut(), config.seed)?;
-        let learner = build_learner(&config.algo)?;
+        let collector = RolloutCollector::new(env.as_mut(), env_seed)?;
+        let mut learner = build_learner(&config.algo)?;
+        if let Learner::Natural(n) = &mut learner {
+            n.set_communicator(comm.clone());
+        }
+        let policy = comm::broadcast_module(&*comm, policy, 0)?;
+        let value = comm::broadcast_module(&*comm, value, 0)?;
         let metrics = match run_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| AlgoError::io(dir, e))?;
@@ -376,7 +434,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             None => None,
         };
         Ok(Self {
-            rng: TrainRng::seed_from_u64(config.seed.wrapping_add(2)),
+            rng: TrainRng::seed_from_u64(rank_seed(config.seed.wrapping_add(2), rank)),
             config,
             device: device.clone(),
             env,
@@ -398,6 +456,8 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             actor: None,
             actor_synced: None,
             overlap: overlap_by_default::<B>(device),
+            comm,
+            synced_stats,
         })
     }
 
@@ -705,7 +765,8 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             .schedule
             .progress(self.global_step, self.config.total_timesteps);
         let (rollout, mut times) = self.collect()?;
-        self.global_step += (self.config.n_steps * self.config.num_envs) as u64;
+        self.merge_statistics()?;
+        self.global_step += (self.config.n_steps * self.config.num_envs * self.comm.size()) as u64;
         let episodes: Vec<(f64, u64)> = rollout
             .episodes
             .iter()
@@ -738,8 +799,32 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         })
     }
 
-    /// The update of the pending batch with this trainer's learner.
+    /// The update of the pending batch with this trainer's learner; data-parallel, every rank
+    /// then holds rank 0's parameters (they are equal already; this keeps float drift from
+    /// ever building up).
     fn learn(&mut self, pending: &mut Pending<B, P::Family>) -> Result<UpdateStats> {
+        let stats = self.learn_shard(pending)?;
+        if self.comm.size() > 1 {
+            self.policy = comm::broadcast_module(&*self.comm, self.policy.clone(), 0)?;
+            self.value = comm::broadcast_module(&*self.comm, self.value.clone(), 0)?;
+        }
+        Ok(stats)
+    }
+
+    /// Merges the normalisers' statistics of every rank once per update (data-parallel).
+    fn merge_statistics(&mut self) -> Result<()> {
+        let Some(base) = &self.synced_stats else {
+            return Ok(());
+        };
+        let mut current = EnvState::default();
+        self.env.save_state(&mut current)?;
+        let merged = comm::merge_statistics(&*self.comm, base, &current)?;
+        self.env.load_state(&merged)?;
+        self.synced_stats = Some(merged);
+        Ok(())
+    }
+
+    fn learn_shard(&mut self, pending: &mut Pending<B, P::Family>) -> Result<UpdateStats> {
         let t = Instant::now();
         let policy = self.policy.clone();
         let value = self.value.clone();
@@ -811,18 +896,23 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         let mut row = Metrics::default();
         row.set("global_step", self.global_step as f64);
         row.set("update", self.update as f64);
-        if !episodes.is_empty() {
-            let n = episodes.len() as f64;
-            row.set(
-                "charts/episodic_return",
-                episodes.iter().map(|e| e.0).sum::<f64>() / n,
-            );
-            row.set(
-                "charts/episodic_length",
-                episodes.iter().map(|e| e.1 as f64).sum::<f64>() / n,
-            );
+        // Every rank's episodes (one process: this one's).
+        let mut sums = [
+            episodes.iter().map(|e| e.0).sum::<f64>(),
+            episodes.iter().map(|e| e.1 as f64).sum::<f64>(),
+            episodes.len() as f64,
+            unstable as f64,
+            explained_variance,
+        ];
+        self.comm.all_reduce_sum_f64(&mut sums);
+        let [returns, lengths, n, unstable, explained_variance_sum] = sums;
+        if n > 0.0 {
+            row.set("charts/episodic_return", returns / n);
+            row.set("charts/episodic_length", lengths / n);
         }
-        row.set("charts/unstable_episodes", unstable as f64);
+        row.set("charts/unstable_episodes", unstable);
+        // Data-parallel: the mean of the ranks' values.
+        let explained_variance = explained_variance_sum / self.comm.size() as f64;
         let elapsed = clock.start.elapsed().as_secs_f64();
         row.set(
             "charts/SPS",
@@ -1480,12 +1570,26 @@ impl<B: AutodiffBackend> MlpAgent<B> {
     /// # Errors
     /// As [`Trainer::new`].
     pub fn new(config: TrainConfig, run_dir: Option<&Path>, device: &B::Device) -> Result<Self> {
+        Self::data_parallel(config, run_dir, device, comm::single_process())
+    }
+
+    /// A fresh run trained by all of `comm`'s ranks together (see
+    /// [`Trainer::data_parallel`]).
+    ///
+    /// # Errors
+    /// As [`Trainer::data_parallel`].
+    pub fn data_parallel(
+        config: TrainConfig,
+        run_dir: Option<&Path>,
+        device: &B::Device,
+        comm: Arc<dyn Communicator>,
+    ) -> Result<Self> {
         Ok(match build_policy::<B>(&config, device)? {
             BuiltPolicy::Gaussian(p) => {
-                MlpAgent::Gaussian(Trainer::new(config, p, run_dir, device)?)
+                MlpAgent::Gaussian(Trainer::data_parallel(config, p, run_dir, device, comm)?)
             }
             BuiltPolicy::Categorical(p) => {
-                MlpAgent::Categorical(Trainer::new(config, p, run_dir, device)?)
+                MlpAgent::Categorical(Trainer::data_parallel(config, p, run_dir, device, comm)?)
             }
         })
     }
@@ -1707,6 +1811,48 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<PathBuf> {
 
 fn host<B: Backend>(t: Tensor<B, 1>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()
+}
+
+/// The learner's random seed on `rank`: `seed` itself on rank 0 (a one-process run is
+/// unchanged), a well-mixed other seed on each other rank.
+fn rank_seed(seed: u64, rank: usize) -> u64 {
+    if rank == 0 {
+        return seed;
+    }
+    // SplitMix64's finaliser of (seed, rank).
+    let mut z = seed ^ (rank as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Refuses to start unless every rank has rank 0's config: each rank compares its own with
+/// rank 0's, and all fail together when any differs (the ranks that differ name the fields).
+fn check_same_config(comm: &dyn Communicator, config: &TrainConfig) -> Result<()> {
+    let ours = config_json(config)?;
+    let mut bytes = serde_json::to_vec(&ours).map_err(|e| AlgoError::Config(e.to_string()))?;
+    comm.broadcast_bytes(&mut bytes, 0);
+    let root: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| AlgoError::Config(e.to_string()))?;
+    let differing = differing_keys(&root, &ours);
+    let mut count = [f64::from(u8::from(!differing.is_empty()))];
+    comm.all_reduce_sum_f64(&mut count);
+    if !differing.is_empty() {
+        return Err(AlgoError::Config(format!(
+            "rank {} started with another config than rank 0 (differs in: {}); start every \
+             rank with the same command",
+            comm.rank(),
+            differing.join(", ")
+        )));
+    }
+    if count[0] > 0.0 {
+        return Err(AlgoError::Config(format!(
+            "{} rank(s) started with another config than rank 0 (their errors name the \
+             fields); start every rank with the same command",
+            count[0]
+        )));
+    }
+    Ok(())
 }
 
 /// The config as JSON, for the event file's hyperparameter text.

@@ -11,6 +11,9 @@ use cinder_policy::ValueMlp;
 use rand::Rng;
 use rand::seq::SliceRandom;
 
+use std::sync::Arc;
+
+use crate::comm::{self, Communicator};
 use crate::error::AlgoError;
 
 /// Hyperparameters of the value fit; names and defaults as sb3-contrib's TRPO.
@@ -67,6 +70,7 @@ pub struct ValueFitStats {
 pub struct ValueFitter<B: AutodiffBackend> {
     config: ValueFitConfig,
     optimizer: OptimizerAdaptor<Adam, ValueMlp<B>, B>,
+    comm: Arc<dyn Communicator>,
 }
 
 impl<B: AutodiffBackend> ValueFitter<B> {
@@ -77,7 +81,19 @@ impl<B: AutodiffBackend> ValueFitter<B> {
     pub fn new(config: ValueFitConfig) -> crate::Result<Self> {
         config.validate()?;
         let optimizer = AdamConfig::new().with_epsilon(config.adam_epsilon).init();
-        Ok(Self { config, optimizer })
+        Ok(Self {
+            config,
+            optimizer,
+            comm: comm::single_process(),
+        })
+    }
+
+    /// Fits data-parallel over `comm`'s ranks: each rank draws its minibatches from its own
+    /// shard and every Adam step uses the minibatch gradients averaged over the ranks, so
+    /// every rank takes the same step (a minibatch of `batch_size` per rank, K·`batch_size`
+    /// samples in all).
+    pub fn set_communicator(&mut self, comm: Arc<dyn Communicator>) {
+        self.comm = comm;
     }
 
     /// The config.
@@ -159,11 +175,15 @@ impl<B: AutodiffBackend> ValueFitter<B> {
                     None => detached,
                 });
                 let grads = GradientsParams::from_grads(loss.backward(), &value);
+                let grads = comm::mean_grads(&*self.comm, grads, &value);
                 value = self.optimizer.step(self.config.learning_rate, value, grads);
                 batches += 1;
                 steps += 1;
             }
-            let sum: f64 = pass_loss.map_or(0.0, |t| t.into_scalar().elem());
+            let mut sum = [pass_loss.map_or(0.0, |t| t.into_scalar().elem::<f64>())];
+            // Every rank stops or goes on together: the loss is the ranks' mean.
+            comm::mean_f64(&*self.comm, &mut sum);
+            let [sum] = sum;
             // A non-finite minibatch loss makes the pass's sum non-finite; the caller keeps
             // the network it passed in (the steps taken since are discarded with it).
             if !sum.is_finite() {

@@ -15,6 +15,7 @@ pub use cinder_policy as policy;
 pub mod alloc;
 pub mod backend;
 pub mod bench;
+pub mod distributed;
 pub mod plot;
 pub mod run;
 pub mod suite;

@@ -603,11 +603,42 @@ fn overhead(args: OverheadArgs) -> Result<(), String> {
 }
 
 fn train(args: TrainArgs) -> Result<(), String> {
+    // Started by `mpiexec -n K` (K > 1): the K processes train one run together.
+    let ranks = cinder::distributed::Ranks::join()?;
+    let result = train_on(args, &ranks);
+    if let Err(e) = &result
+        && ranks.size() > 1
+    {
+        // Every other rank would wait for this one in its next collective: stop them all.
+        eprintln!("error (rank {} of {}): {e}", ranks.rank(), ranks.size());
+        ranks.abort_others(2);
+    }
+    result
+}
+
+fn train_on(args: TrainArgs, ranks: &cinder::distributed::Ranks) -> Result<(), String> {
     let kind = parse_backend(&args.backend)?;
     let actor = run::ActorPlacement::parse(&args.actor_backend, kind).map_err(|e| e.to_string())?;
     set_threads(args.threads)?;
     probe_device(kind)?;
-    let mode = run::ProgressMode::detect(args.quiet);
+    let root = ranks.rank() == 0;
+    let mode = if root {
+        run::ProgressMode::detect(args.quiet)
+    } else {
+        run::ProgressMode::Quiet
+    };
+    if ranks.size() > 1 && (args.resume.is_some() || !args.seeds.is_empty()) {
+        return Err(format!(
+            "{} trains one run in one process; under mpiexec ({} processes) train a single \
+             fresh run",
+            if args.resume.is_some() {
+                "--resume"
+            } else {
+                "--seeds"
+            },
+            ranks.size()
+        ));
+    }
     let (config, dir, resume) = match &args.resume {
         Some(dir) => {
             if !dir.is_dir() {
@@ -706,13 +737,20 @@ fn train(args: TrainArgs) -> Result<(), String> {
                 .out
                 .clone()
                 .unwrap_or_else(|| run::default_run_dir(&config));
-            run::create_run_dir(&dir).map_err(|e| e.to_string())?;
+            if root {
+                run::create_run_dir(&dir).map_err(|e| e.to_string())?;
+            }
             (config, dir, false)
         }
     };
     if mode != run::ProgressMode::Quiet {
+        let processes = if ranks.size() > 1 {
+            format!(", {} processes", ranks.size())
+        } else {
+            String::new()
+        };
         println!(
-            "training {} on {} for {} steps ({kind}, {}) → {}",
+            "training {} on {} for {} steps ({kind}, {}{processes}) → {}",
             config.algo.name(),
             config.env_id,
             config.total_timesteps,
@@ -729,6 +767,7 @@ fn train(args: TrainArgs) -> Result<(), String> {
             mode,
             actor,
             &device,
+            ranks.comm(),
         )
     })
     .map_err(|e| e.to_string())?;

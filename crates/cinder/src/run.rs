@@ -7,12 +7,13 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use burn::tensor::backend::AutodiffBackend;
 use cinder_algo::{
-    AgentPolicy, AlgoConfig, AlgoError, Callback, Control, EvalResult, Lockstep, Metrics, MlpAgent,
-    TrainConfig, TrainSummary, Trainer, latest_checkpoint,
+    AgentPolicy, AlgoConfig, AlgoError, Callback, Communicator, Control, EvalResult, Lockstep,
+    Metrics, MlpAgent, TrainConfig, TrainSummary, Trainer, latest_checkpoint,
 };
 use cinder_fisher::MlpPolicy;
 use serde_json::Value;
@@ -480,10 +481,12 @@ impl Callback for Progress {
 /// write `summary.json` and `curve.png`. With `stop_at`, training stops after the update
 /// that reaches that many env steps — final evaluation, checkpoint and summary as at the end —
 /// while the config keeps its budget and schedules, so that `--resume` continues the same run
-/// (`cinder sweep --halving`).
+/// (`cinder sweep --halving`). With several ranks in `comm` (`mpiexec`), they train the run
+/// together and only rank 0 writes the folder.
 ///
 /// # Errors
 /// Training or I/O failures.
+#[allow(clippy::too_many_arguments)]
 pub fn train_in_dir<B: AutodiffBackend>(
     config: &TrainConfig,
     dir: &Path,
@@ -492,15 +495,19 @@ pub fn train_in_dir<B: AutodiffBackend>(
     mode: ProgressMode,
     actor: ActorPlacement,
     device: &B::Device,
+    comm: Arc<dyn Communicator>,
 ) -> Result<TrainSummary> {
-    let mut agent = open_agent::<B>(config, dir, resume, actor, device)?;
+    let root = comm.rank() == 0;
+    let mut agent = open_agent::<B>(config, dir, resume, actor, device, comm)?;
     let mut progress = Progress::new(mode, config.total_timesteps, agent.global_step());
     progress.stop_at = stop_at;
     let summary = agent.train(&mut progress)?;
     if let Some(bar) = &progress.bar {
         bar.finish_and_clear();
     }
-    finish_run_dir(dir, &summary)?;
+    if root {
+        finish_run_dir(dir, &summary)?;
+    }
     Ok(summary)
 }
 
@@ -512,20 +519,29 @@ fn open_agent<B: AutodiffBackend>(
     resume: bool,
     actor: ActorPlacement,
     device: &B::Device,
+    comm: Arc<dyn Communicator>,
 ) -> Result<MlpAgent<B>> {
     // A run stopped before its first checkpoint has nothing to continue: it starts over
     // with its saved config (and writes its metrics anew).
     let resume = resume && has_checkpoint(dir);
+    if comm.size() > 1 && resume {
+        return Err(usage(
+            "--resume continues a run in one process; resuming a data-parallel run (mpiexec) \
+             is not supported yet",
+        ));
+    }
     let mut agent = if resume {
         let checkpoint = latest_checkpoint(dir)?;
         cinder_algo::check_checkpoint_config(&checkpoint, config)?;
         MlpAgent::<B>::resume(&checkpoint, Some(config.total_timesteps), Some(dir), device)?
     } else {
-        write_atomic(
-            &dir.join("config.json"),
-            &serde_json::to_string_pretty(config).map_err(|e| usage(e.to_string()))?,
-        )?;
-        MlpAgent::<B>::new(config.clone(), Some(dir), device)?
+        if comm.rank() == 0 {
+            write_atomic(
+                &dir.join("config.json"),
+                &serde_json::to_string_pretty(config).map_err(|e| usage(e.to_string()))?,
+            )?;
+        }
+        MlpAgent::<B>::data_parallel(config.clone(), Some(dir), device, comm)?
     };
     actor.install(&mut agent)?;
     // TRPO/NPG overlap the policy step and the critic fit on two threads (CPU backends);
@@ -674,7 +690,14 @@ pub fn train_group_in_dir<B: AutodiffBackend>(
         if !resume {
             create_run_dir(dir)?;
         }
-        agents.push(open_agent::<B>(config, dir, resume, actor, device)?);
+        agents.push(open_agent::<B>(
+            config,
+            dir,
+            resume,
+            actor,
+            device,
+            cinder_algo::comm::single_process(),
+        )?);
     }
     let multi = indicatif::MultiProgress::new();
     let mut progress: Vec<Progress> = agents

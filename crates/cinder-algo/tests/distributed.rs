@@ -1,0 +1,271 @@
+//! Data-parallel TRPO and NPG over MPI: one update on K ranks, each holding a shard of a
+//! batch, equals the one-process update on the whole batch, and leaves every rank with the
+//! same parameters bit for bit.
+//!
+//! Each test starts itself under `mpiexec -n K` (this test binary, that test alone) and
+//! passes when every rank does. Needs the `mpi` feature and an MPI launcher (`mpiexec`).
+#![cfg(feature = "mpi")]
+
+use std::process::Command;
+use std::sync::Arc;
+
+use burn::backend::{Autodiff, Flex};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::Backend;
+use cinder_algo::TrainRng as StdRng;
+use cinder_algo::comm::{Communicator, MpiCommunicator, SingleProcess};
+use cinder_algo::{
+    Batch, NaturalGradient, NpgConfig, RolloutCollector, TrpoConfig, family::ActionFamily, gae,
+};
+use cinder_env::native::{NativeVecEnv, Pendulum};
+use cinder_env::wrappers::TimeLimit;
+use cinder_policy::{
+    GaussianFamily, GaussianMlpPolicy, GaussianMlpPolicyConfig, ValueMlp, ValueMlpConfig, flat,
+};
+use rand::SeedableRng;
+
+type B = Autodiff<Flex>;
+
+/// Runs test `name` of this binary as `ranks` MPI processes; panics unless all pass.
+fn under_mpiexec(name: &str, ranks: usize) {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("mpiexec")
+        .args(["-n", &ranks.to_string()])
+        .arg(exe)
+        .args([
+            "--exact",
+            name,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .expect("mpiexec (Debian: apt install mpich)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "mpiexec -n {ranks} failed:\n{text}");
+    // Each rank reports its check; all of them ran.
+    assert_eq!(
+        text.matches("rank check passed").count(),
+        ranks,
+        "every rank must report:\n{text}"
+    );
+    println!("{text}");
+}
+
+/// This process's rank communicator when started by `mpiexec`.
+fn world() -> Option<(mpi::environment::Universe, Arc<dyn Communicator>)> {
+    std::env::var("PMI_SIZE")
+        .or_else(|_| std::env::var("OMPI_COMM_WORLD_SIZE"))
+        .ok()?;
+    let (universe, _) = mpi::initialize_with_threading(mpi::Threading::Multiple).unwrap();
+    let comm: Arc<dyn Communicator> = Arc::new(MpiCommunicator::new(&universe.world()));
+    Some((universe, comm))
+}
+
+/// A Pendulum batch of `t × n` samples (the same on every rank: fixed seeds) and the networks
+/// that collected it.
+fn batch(t: usize, n: usize) -> (Batch<B, GaussianFamily>, GaussianMlpPolicy<B>, ValueMlp<B>) {
+    let device = Default::default();
+    let policy = GaussianMlpPolicyConfig::new(3, 1)
+        .init::<B>(1, &device)
+        .unwrap();
+    let value = ValueMlpConfig::new(3).init::<B>(2, &device).unwrap();
+    let mut env = TimeLimit::new(NativeVecEnv::new(Pendulum::default(), n).unwrap(), 200).unwrap();
+    let mut collector = RolloutCollector::new(&mut env, 7).unwrap();
+    let mut rng = StdRng::seed_from_u64(3);
+    let r = collector
+        .collect(
+            &mut env,
+            &policy.valid(),
+            &value.valid(),
+            t,
+            &mut rng,
+            &device,
+        )
+        .unwrap();
+    let adv = gae(
+        &r.rewards,
+        &r.values,
+        &r.next_values,
+        &r.terminated,
+        &r.truncated,
+        n,
+        0.99,
+        0.95,
+    )
+    .unwrap();
+    let batch = Batch::new(&r, &adv, 1.0, &device).unwrap();
+    (batch, policy, value)
+}
+
+/// Rows `[start, start + len)` of `b`.
+fn shard<Bk: Backend, F: ActionFamily>(b: &Batch<Bk, F>, start: usize, len: usize) -> Batch<Bk, F> {
+    let d = b.host_obs.len() / b.len;
+    Batch {
+        obs: b.obs.clone().narrow(0, start, len),
+        actions: F::narrow(&b.actions, start, len),
+        old_log_probs: b.old_log_probs.clone().narrow(0, start, len),
+        old_values: b.old_values.clone().narrow(0, start, len),
+        advantages: b.advantages.clone().narrow(0, start, len),
+        returns: b.returns.clone().narrow(0, start, len),
+        host_obs: b.host_obs[start * d..(start + len) * d].to_vec(),
+        host_returns: b.host_returns[start..start + len].to_vec(),
+        host_values: b.host_values[start..start + len].to_vec(),
+        len,
+        progress_remaining: b.progress_remaining,
+    }
+}
+
+fn params<M: burn::module::Module<B>>(m: &M) -> Vec<f32> {
+    flat::flatten(m).into_data().iter::<f32>().collect()
+}
+
+/// max |a − b| / max |b|.
+fn relative(a: &[f32], b: &[f32]) -> f64 {
+    let diff = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() as f64)
+        .fold(0.0, f64::max);
+    let scale = b.iter().map(|y| y.abs() as f64).fold(0.0, f64::max);
+    diff / scale
+}
+
+/// One update of `learner()` on this rank's shard against the one-process update on the whole
+/// batch; every rank also checks that the others hold its bits.
+///
+/// The critic takes each rank's whole shard as its minibatch, so every Adam step uses the
+/// whole batch's gradient: the one-process reference fits with the whole batch as its
+/// minibatch, the same computation up to float rounding.
+fn one_update_equals_the_whole_batch_s(learner: fn(usize) -> NaturalGradient<B>, overlapped: bool) {
+    let (_universe, comm) = world().expect("started by mpiexec");
+    let (rank, k) = (comm.rank(), comm.size());
+    // 12 envs × 128 steps: 1536 samples, 768 per rank on 2 ranks, 512 on 3.
+    let (full, policy, value) = batch(128, 12);
+    let m = full.len / k;
+    let part = shard(&full, rank * m, m);
+
+    let mut reference = learner(full.len);
+    reference.set_communicator(Arc::new(SingleProcess));
+    let mut rng = StdRng::seed_from_u64(11);
+    let (p1, v1, s1) = reference
+        .update(policy.clone(), value.clone(), &full, &mut rng)
+        .unwrap();
+
+    let mut parallel = learner(m);
+    parallel.set_communicator(comm.clone());
+    let mut rng = StdRng::seed_from_u64(11 + rank as u64);
+    let (pk, vk, sk) = if overlapped {
+        let (p, v, s, _) = parallel
+            .update_overlapped(policy.clone(), value.clone(), &part, &mut rng)
+            .unwrap();
+        (p, v, s)
+    } else {
+        parallel
+            .update(policy.clone(), value.clone(), &part, &mut rng)
+            .unwrap()
+    };
+    assert!(
+        s1.skipped.is_none() && sk.skipped.is_none(),
+        "{s1:?} {sk:?}"
+    );
+    assert_eq!(s1.cg_iterations, sk.cg_iterations);
+    assert_eq!(s1.backtracks, sk.backtracks);
+
+    let (before, single, ours) = (params(&policy), params(&p1), params(&pk));
+    let step = relative(&single, &before);
+    assert!(step > 1e-4, "the update moved the policy ({step})");
+    let policy_error = relative(&ours, &single);
+    let value_error = relative(&params(&vk), &params(&v1));
+    assert!(
+        policy_error <= 1e-5 && value_error <= 1e-5,
+        "rank {rank}: policy {policy_error:e}, value {value_error:e} off the one-process update"
+    );
+    // The surrogate at θ_old with normalised advantages is 0 up to rounding: absolute.
+    assert!(
+        (s1.policy_loss - sk.policy_loss).abs() < 1e-6,
+        "{s1:?} {sk:?}"
+    );
+    assert!(
+        ((s1.entropy - sk.entropy) / s1.entropy).abs() < 1e-5,
+        "{s1:?} {sk:?}"
+    );
+    assert!(
+        ((s1.value_loss - sk.value_loss) / s1.value_loss).abs() < 1e-4,
+        "{s1:?} {sk:?}"
+    );
+
+    // Bit-identical on every rank, before any broadcast: rank 0's bits against ours.
+    for mine in [ours, params(&vk)] {
+        let mut root = mine.clone();
+        comm.broadcast_f32(&mut root, 0);
+        assert!(
+            root.iter()
+                .zip(&mine)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "rank {rank} holds other parameters than rank 0"
+        );
+    }
+    println!(
+        "rank {rank} of {k}: policy {policy_error:.2e}, value {value_error:.2e} relative \
+         (the update moved the policy by {step:.2e}); rank check passed"
+    );
+}
+
+/// TRPO whose critic takes `minibatch` samples per Adam step.
+fn trpo(minibatch: usize) -> NaturalGradient<B> {
+    NaturalGradient::trpo(
+        &TrpoConfig::new()
+            .with_batch_size(minibatch)
+            .with_n_critic_updates(5)
+            .with_cg_max_steps(15),
+    )
+    .unwrap()
+}
+
+/// NPG whose critic takes `minibatch` samples per Adam step.
+fn npg(minibatch: usize) -> NaturalGradient<B> {
+    NaturalGradient::npg(
+        &NpgConfig::new()
+            .with_batch_size(minibatch)
+            .with_n_critic_updates(5),
+    )
+    .unwrap()
+}
+
+// The `*_rank` tests are what each MPI process runs (`mpiexec` starts them with `--ignored`);
+// the tests below them start `mpiexec`.
+
+#[test]
+#[ignore = "one rank of an MPI test: run by the tests that start mpiexec"]
+fn trpo_rank() {
+    one_update_equals_the_whole_batch_s(trpo, false);
+}
+
+#[test]
+#[ignore = "one rank of an MPI test: run by the tests that start mpiexec"]
+fn trpo_overlapped_rank() {
+    one_update_equals_the_whole_batch_s(trpo, true);
+}
+
+#[test]
+#[ignore = "one rank of an MPI test: run by the tests that start mpiexec"]
+fn npg_rank() {
+    one_update_equals_the_whole_batch_s(npg, false);
+}
+
+#[test]
+fn trpo_update_on_2_and_3_ranks_equals_the_one_process_update() {
+    under_mpiexec("trpo_rank", 2);
+    under_mpiexec("trpo_rank", 3);
+    under_mpiexec("trpo_overlapped_rank", 2);
+}
+
+#[test]
+fn npg_update_on_2_ranks_equals_the_one_process_update() {
+    under_mpiexec("npg_rank", 2);
+}
