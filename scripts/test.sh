@@ -3,8 +3,9 @@
 #
 #   bash scripts/test.sh
 #
-# - Debian's mesa-vulkan-drivers (lavapipe), so the wgpu tests run without a GPU, and Mesa's
-#   EGL (libegl1, libegl-mesa0, libgl1-mesa-dri), so MuJoCo renders offscreen on the CPU.
+# - Debian packages (scripts/system_deps.sh): mesa-vulkan-drivers (lavapipe), so the wgpu tests
+#   run without a GPU; Mesa's EGL, so MuJoCo renders offscreen on the CPU; MPICH and libclang,
+#   so the `mpi` feature builds and its tests run under mpiexec.
 # - A Python venv (.venv, scripts/setup_python.sh) with the pinned Gymnasium and MuJoCo; the
 #   Gymnasium fixtures the native envs are tested against are regenerated and compared with the
 #   committed ones.
@@ -21,21 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
-  echo "== installing mesa-vulkan-drivers (lavapipe) for the wgpu tests"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq mesa-vulkan-drivers >/dev/null
-fi
-
-# MuJoCo renders offscreen through EGL: Mesa's EGL draws on the CPU with no display or GPU
-# (the video tests, and Gymnasium's frames they are compared with).
-if ! ls /usr/lib/*/libEGL_mesa.so.0 >/dev/null 2>&1 || ! ls /usr/lib/*/libEGL.so.1 >/dev/null 2>&1; then
-  echo "== installing Mesa's EGL (libegl1, libegl-mesa0, libgl1-mesa-dri) for offscreen MuJoCo rendering"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null
-fi
+bash scripts/system_deps.sh
 
 echo "== Python venv with pinned Gymnasium/MuJoCo"
 PYTHON="$(bash scripts/setup_python.sh)"
@@ -58,7 +45,7 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 fi
 # Every optional feature the tests cover (.ci/run lints the same set).
-FEATURES="cinder/ndarray,cinder/wgpu,cinder/gymnasium,cinder/mujoco,cinder-env/burn-rl"
+FEATURES="cinder/ndarray,cinder/wgpu,cinder/gymnasium,cinder/mujoco,cinder/mpi,cinder-env/burn-rl"
 # Libraries, binaries and tests; not the examples, whose optimised build took 7 minutes of
 # CPU and tested nothing (.ci/run's clippy --all-targets type-checks them and the benches).
 TARGETS=(--lib --bins --tests)

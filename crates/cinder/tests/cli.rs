@@ -1532,3 +1532,169 @@ fn published_presets_stay_reachable() {
     assert_eq!(before, snapshot(&dir));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `mpiexec -n K cinder train`: K processes train one run (feature `mpi`).
+#[cfg(feature = "mpi")]
+mod mpi {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn mpiexec(args: &[&str], cwd: &Path) -> Output {
+        Command::new("mpiexec")
+            .args(args)
+            .current_dir(cwd)
+            .output()
+            .expect("mpiexec (Debian: apt install mpich)")
+    }
+
+    #[test]
+    fn two_processes_train_one_pendulum_run_that_learns() {
+        let dir = scratch("mpi-learns");
+        let exe = env!("CARGO_BIN_EXE_cinder");
+        let out = mpiexec(
+            &[
+                "-n",
+                "2",
+                exe,
+                "train",
+                "--env",
+                "Pendulum-v1",
+                "--algo",
+                "trpo",
+                "--steps",
+                "150000",
+                "--threads",
+                "1",
+                "--out",
+                "run",
+            ],
+            &dir,
+        );
+        let stdout = ok(&out);
+        // Rank 0 alone prints and writes.
+        assert_eq!(stdout.matches("training trpo").count(), 1, "{stdout}");
+        assert!(stdout.contains("2 processes"), "{stdout}");
+        let summary = json(&dir.join("run/summary.json"));
+        // Pendulum's preset: 1024 steps × 2 envs per rank, 4096 per update.
+        assert_eq!(summary["steps"], 151_552);
+        let ret = summary["final_eval_mean"].as_f64().unwrap();
+        assert!(ret >= -250.0, "two-rank TRPO on Pendulum-v1 reached {ret}");
+        let rows = metrics_rows(&dir.join("run"));
+        let steps: Vec<u64> = rows
+            .iter()
+            .map(|r| r["global_step"].as_u64().unwrap())
+            .collect();
+        assert_eq!(steps, (1..=37).map(|u| u * 4096).collect::<Vec<_>>());
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "only the run folder"
+        );
+    }
+
+    #[test]
+    fn a_rank_that_fails_or_dies_stops_every_rank() {
+        let dir = scratch("mpi-fails");
+        let exe = env!("CARGO_BIN_EXE_cinder");
+        let train = [
+            exe,
+            "train",
+            "--env",
+            "Pendulum-v1",
+            "--threads",
+            "1",
+            "--quiet",
+        ];
+        // Ranks started with different configs (MPMD launch): refused, naming the field.
+        let mut args = vec!["-n", "1"];
+        args.extend(train);
+        args.extend([
+            "--algo", "trpo", "--steps", "100000", "--out", "a", ":", "-n", "1",
+        ]);
+        args.extend(train);
+        args.extend(["--algo", "trpo", "--steps", "100000", "--out", "a"]);
+        args.extend(["--set", "gamma=0.95"]);
+        let out = mpiexec(&args, &dir);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("rank 1 started with another config than rank 0 (differs in: gamma)"),
+            "{err}"
+        );
+        // An algorithm that does not train data-parallel yet.
+        let mut args = vec!["-n", "2"];
+        args.extend(train);
+        args.extend(["--out", "b", "--algo", "ppo", "--steps", "100000"]);
+        let out = mpiexec(&args, &dir);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("ppo does not train on several processes yet"),
+            "{err}"
+        );
+
+        // A rank killed in the middle of training takes the others down.
+        let mut args = vec!["-n", "2"];
+        args.extend(train);
+        args.extend(["--algo", "trpo", "--out", "c", "--steps", "100000000"]);
+        let mut child = Command::new("mpiexec")
+            .args(&args)
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let csv = dir.join("c/metrics.csv");
+        let started = Instant::now();
+        while std::fs::read_to_string(&csv).map_or(0, |t| t.lines().count()) < 3 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no update in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The ranks: processes of this binary training into `c`.
+        let ranks: Vec<u32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    let args: Vec<&[u8]> = c.split(|&b| b == 0).collect();
+                    args.first() == Some(&exe.as_bytes())
+                        && args.windows(2).any(|w| w == [b"--out".as_slice(), b"c"])
+                        && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|d| d == dir)
+                })
+            })
+            .collect();
+        assert_eq!(ranks.len(), 2, "{ranks:?}");
+        let killed = Instant::now();
+        assert!(
+            Command::new("kill")
+                .args(["-KILL", &ranks[1].to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(!status.success());
+                break;
+            }
+            assert!(
+                killed.elapsed() < Duration::from_secs(30),
+                "the other rank still runs 30 s after one was killed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.wait_with_output();
+        for pid in ranks {
+            assert!(
+                !Path::new(&format!("/proc/{pid}")).exists() || {
+                    // A zombie until reaped by its launcher is gone as a process.
+                    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .map_or(true, |s| s.contains(") Z "))
+                }
+            );
+        }
+    }
+}
