@@ -11,7 +11,10 @@ use cinder_policy::{ActionDistribution, DistributionFamily, ValueMlp, flat};
 use rand::Rng;
 use rand::seq::SliceRandom;
 
-use crate::batch::{Batch, UpdateStats, normalize, read_scalars};
+use std::sync::Arc;
+
+use crate::batch::{Batch, UpdateStats, read_scalars};
+use crate::comm::{self, Communicator};
 use crate::error::{AlgoError, Result};
 use crate::family::{ActionFamily, AgentPolicy};
 use crate::value::{ValueFitConfig, ValueFitter};
@@ -168,6 +171,8 @@ pub struct PolicyGradient<B: AutodiffBackend, P: AgentPolicy<B>> {
     /// VPG's separate critic fit.
     critic: Option<ValueFitter<B>>,
     kl_coef: f64,
+    /// The ranks whose shards make up the batch (one process by default).
+    comm: Arc<dyn Communicator>,
 }
 
 impl PpoConfig {
@@ -350,7 +355,20 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
             value_optim: adam.init(),
             critic,
             kl_coef,
+            comm: comm::single_process(),
         }
+    }
+
+    /// Trains data-parallel over `comm`'s ranks: each rank takes its minibatches from its own
+    /// shard (`batch_size` samples per rank), advantages are normalised with the statistics of
+    /// all ranks' minibatches together, every Adam step uses the gradients averaged over the
+    /// ranks and is clipped by the norm of that average, and the early stop and the KL
+    /// penalty's adaptation read the ranks' mean KL, so every rank takes the same steps.
+    pub fn set_communicator(&mut self, comm: Arc<dyn Communicator>) {
+        if let Some(c) = &mut self.critic {
+            c.set_communicator(comm.duplicate());
+        }
+        self.comm = comm;
     }
 
     /// Checks that the minibatch size divides a batch of `len` samples.
@@ -455,8 +473,10 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
         };
         let old_dist = policy.clone().no_grad().distribution(batch.obs.clone());
         let old_dist = P::Family::map_backend(old_dist, |t| t.detach());
+        let comm = self.comm.clone();
+        let comm = &*comm;
         let full_adv = if s.normalize_advantage && s.objective == Objective::Vanilla {
-            normalize(batch.advantages.clone())
+            comm::normalize_global(comm, batch.advantages.clone())
         } else {
             batch.advantages.clone()
         };
@@ -542,7 +562,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
                 let old_lp = pick1(&ep_old_lp);
                 let mut adv = pick1(&ep_adv);
                 if s.normalize_advantage && s.objective != Objective::Vanilla {
-                    adv = normalize(adv);
+                    adv = comm::normalize_global(comm, adv);
                 }
 
                 let dist = policy.distribution(obs.clone());
@@ -605,11 +625,31 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
                     (Some(v_loss), loss)
                 };
                 let mut grads = loss.backward();
-                let g_pi = flat::gradient(&policy, &grads);
-                let mut norm2 = g_pi.powi_scalar(2).sum();
-                if v_loss.is_some() {
-                    norm2 = norm2 + flat::gradient(&value, &grads).powi_scalar(2).sum();
-                }
+                let (g_pi, g_v, norm2) = if comm.size() == 1 {
+                    let g_pi = flat::gradient(&policy, &grads);
+                    let mut norm2 = g_pi.powi_scalar(2).sum();
+                    if v_loss.is_some() {
+                        norm2 = norm2 + flat::gradient(&value, &grads).powi_scalar(2).sum();
+                    }
+                    let g_pi = GradientsParams::from_module(&mut grads, &policy);
+                    let g_v = v_loss
+                        .is_some()
+                        .then(|| GradientsParams::from_module(&mut grads, &value));
+                    (g_pi, g_v, norm2)
+                } else {
+                    // Data-parallel: the ranks' mean gradients, clipped by their norm.
+                    let g_pi = GradientsParams::from_module(&mut grads, &policy);
+                    let g_pi = comm::mean_grads(comm, g_pi, &policy);
+                    let mut norm2 = grads_norm2(&g_pi, &policy);
+                    let g_v = v_loss.is_some().then(|| {
+                        let g_v = GradientsParams::from_module(&mut grads, &value);
+                        comm::mean_grads(comm, g_v, &value)
+                    });
+                    if let Some(g_v) = &g_v {
+                        norm2 = norm2 + grads_norm2(g_v, &value);
+                    }
+                    (g_pi, g_v, norm2)
+                };
                 // Global grad-norm clipping decided on the device, as PyTorch's
                 // `clip_grad_norm_` does it: every gradient times min(1, max / (‖g‖ + 1e-6)).
                 let scale = s.max_grad_norm.map(|max| {
@@ -628,18 +668,10 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
                     Some(n) => n + bad,
                     None => bad,
                 });
-                let g_pi = scale_grads(
-                    GradientsParams::from_module(&mut grads, &policy),
-                    &policy,
-                    scale.as_ref(),
-                );
+                let g_pi = scale_grads(g_pi, &policy, scale.as_ref());
                 policy = self.policy_optim.step(lr, policy, g_pi);
-                if v_loss.is_some() {
-                    let g_v = scale_grads(
-                        GradientsParams::from_module(&mut grads, &value),
-                        &value,
-                        scale.as_ref(),
-                    );
+                if let Some(g_v) = g_v {
+                    let g_v = scale_grads(g_v, &value, scale.as_ref());
                     value = self.value_optim.step(lr, value, g_v);
                 }
                 if let Some(c) = clipfrac {
@@ -675,7 +707,10 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
             if let Some(c) = clip_sum.take() {
                 tx = tx.register(c);
             }
-            let read: Vec<f64> = read_scalars(tx);
+            let mut read: Vec<f64> = read_scalars(tx);
+            // Every rank stops, skips or goes on together: the ranks' means (a non-finite
+            // count above 0 on any rank stays above 0).
+            comm::mean_f64(comm, &mut read);
             if read[0] != 0.0 {
                 return Ok(Err(format!(
                     "non-finite loss or gradient norm in epoch {epochs} (policy loss {} at \
@@ -721,7 +756,8 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
         if let Some(std) = std {
             tx = tx.register(std);
         }
-        let read: Vec<f64> = read_scalars(tx);
+        let mut read: Vec<f64> = read_scalars(tx);
+        comm::mean_f64(comm, &mut read);
         stats.step_kl = Some(read[0]);
         stats.policy_std = read.get(1).copied();
         if let Objective::KlPenalty { target_kl } = s.objective {
@@ -747,6 +783,32 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
         }
         Ok(Ok((policy, value, stats)))
     }
+}
+
+/// The squared norm of `module`'s gradients in `grads`, on the device.
+fn grads_norm2<B: AutodiffBackend, M: AutodiffModule<B>>(
+    grads: &GradientsParams,
+    module: &M,
+) -> Tensor<B::InnerBackend, 1> {
+    struct Norm<'a, IB: Backend> {
+        grads: &'a GradientsParams,
+        sum: Option<Tensor<IB, 1>>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Norm<'_, B::InnerBackend> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                let s = g.powi_scalar(2).sum();
+                self.sum = Some(match self.sum.take() {
+                    Some(t) => t + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    let mut n = Norm { grads, sum: None };
+    module.visit(&mut n);
+    n.sum
+        .unwrap_or_else(|| Tensor::zeros([1], &Default::default()))
 }
 
 /// Multiplies every gradient of `module` in `grads` by `scale` (a one-element tensor on the

@@ -192,6 +192,19 @@ struct CheckpointState {
     critic_skipped_updates: u64,
     #[serde(default)]
     schedule: Schedule,
+    /// Data-parallel runs: ranks 1…K−1's random streams and envs (rank 0's are above).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ranks: Vec<RankState>,
+}
+
+/// What a rank other than rank 0 needs to go on exactly: its random stream, its envs' runtime
+/// state and current observations (everything else is the same on every rank).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RankState {
+    rng: TrainRng,
+    env_runtime: Option<EnvState>,
+    #[serde(with = "lossless_f32")]
+    observations: Vec<f32>,
 }
 
 /// The learning-rate schedule's anchor: `progress_remaining` falls linearly from
@@ -331,6 +344,11 @@ pub struct Trainer<B: AutodiffBackend, P: AgentPolicy<B>> {
     comm: Arc<dyn Communicator>,
     /// The normalisers' statistics every rank held after the last merge (data-parallel runs).
     synced_stats: Option<EnvState>,
+    /// Whether checkpoints are written into the run folder (rank 0 has one): every rank
+    /// knows, since every rank takes part in writing them.
+    checkpoints_in_run: bool,
+    /// The seed of this rank's envs.
+    env_seed: u64,
 }
 
 /// Policy steps skipped in a row before the trainer warns (once per streak).
@@ -363,11 +381,8 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     /// - Only rank 0 writes `run_dir`; every rank evaluates (the same episodes, the same
     ///   returns).
     ///
-    /// TRPO and NPG so far.
-    ///
     /// # Errors
-    /// As [`new`](Self::new); a config that differs from rank 0's; an algorithm that does not
-    /// train data-parallel yet.
+    /// As [`new`](Self::new); a config that differs from rank 0's.
     pub fn data_parallel(
         config: TrainConfig,
         policy: P,
@@ -379,14 +394,6 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         let (rank, ranks) = (comm.rank(), comm.size());
         if ranks > 1 {
             check_same_config(&*comm, &config)?;
-            if !matches!(config.algo, AlgoConfig::Trpo(_) | AlgoConfig::Npg(_)) {
-                return Err(AlgoError::Unsupported(format!(
-                    "{} does not train on several processes yet; data-parallel training runs \
-                     TRPO and NPG (run {} in one process)",
-                    config.algo.name(),
-                    config.algo.name()
-                )));
-            }
         }
         let run_dir = run_dir.filter(|_| rank == 0);
         let env_seed = config.seed.wrapping_add((rank * config.num_envs) as u64);
@@ -419,8 +426,9 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             .init::<B>(config.seed.wrapping_add(1), device)?;
         let collector = RolloutCollector::new(env.as_mut(), env_seed)?;
         let mut learner = build_learner(&config.algo)?;
-        if let Learner::Natural(n) = &mut learner {
-            n.set_communicator(comm.clone());
+        match &mut learner {
+            Learner::Natural(n) => n.set_communicator(comm.clone()),
+            Learner::FirstOrder(pg) => pg.set_communicator(comm.clone()),
         }
         let policy = comm::broadcast_module(&*comm, policy, 0)?;
         let value = comm::broadcast_module(&*comm, value, 0)?;
@@ -456,8 +464,10 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             actor: None,
             actor_synced: None,
             overlap: overlap_by_default::<B>(device),
+            checkpoints_in_run: root_says(&*comm, run_dir.is_some()),
             comm,
             synced_stats,
+            env_seed,
         })
     }
 
@@ -478,12 +488,96 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         run_dir: Option<&Path>,
         device: &B::Device,
     ) -> Result<Self> {
-        let (state, mut config) = read_checkpoint(checkpoint)?;
+        Self::resume_data_parallel(
+            checkpoint,
+            policy,
+            total_timesteps,
+            run_dir,
+            device,
+            comm::single_process(),
+        )
+    }
+
+    /// [`resume`](Self::resume) of a data-parallel run: every rank of `comm` calls it with the
+    /// same checkpoint (the run folder must be visible to every rank, e.g. on a shared file
+    /// system), and each goes on with its own envs and random stream as they were saved. The
+    /// number of ranks must be the one the checkpoint was saved with: each rank's envs and
+    /// random stream are part of it.
+    ///
+    /// # Errors
+    /// As [`resume`](Self::resume); a checkpoint saved by another number of ranks.
+    pub fn resume_data_parallel(
+        checkpoint: &Path,
+        policy: P,
+        total_timesteps: Option<u64>,
+        run_dir: Option<&Path>,
+        device: &B::Device,
+        comm: Arc<dyn Communicator>,
+    ) -> Result<Self> {
+        Self::resume_with(
+            checkpoint,
+            policy,
+            total_timesteps,
+            run_dir,
+            device,
+            comm,
+            true,
+        )
+    }
+
+    /// The policy, value net and normaliser statistics of checkpoint `checkpoint`, in a
+    /// one-process trainer, to evaluate or inspect them: a checkpoint of a data-parallel run
+    /// opens too, as its rank 0 (training on from it would continue rank 0's envs alone; use
+    /// [`resume_data_parallel`](Self::resume_data_parallel) to continue the run).
+    ///
+    /// # Errors
+    /// As [`resume`](Self::resume), but for the number of ranks.
+    pub fn open_checkpoint(checkpoint: &Path, policy: P, device: &B::Device) -> Result<Self> {
+        Self::resume_with(
+            checkpoint,
+            policy,
+            None,
+            None,
+            device,
+            comm::single_process(),
+            false,
+        )
+    }
+
+    fn resume_with(
+        checkpoint: &Path,
+        policy: P,
+        total_timesteps: Option<u64>,
+        run_dir: Option<&Path>,
+        device: &B::Device,
+        comm: Arc<dyn Communicator>,
+        same_ranks: bool,
+    ) -> Result<Self> {
+        let (mut state, mut config) = read_checkpoint(checkpoint)?;
+        let saved_ranks = state.ranks.len() + 1;
+        if !same_ranks && comm.size() == 1 {
+            state.ranks.clear();
+        } else if saved_ranks != comm.size() {
+            return Err(AlgoError::Checkpoint {
+                path: checkpoint.to_path_buf(),
+                message: format!(
+                    "it was saved by a run of {saved_ranks} process(es) and holds each one's \
+                     envs and random stream; resume it with {saved_ranks} ({}), not {}",
+                    if saved_ranks == 1 {
+                        "without mpiexec".to_string()
+                    } else {
+                        format!("mpiexec -n {saved_ranks} …")
+                    },
+                    comm.size()
+                ),
+            });
+        }
         let saved_total = config.total_timesteps;
         if let Some(t) = total_timesteps {
             config.total_timesteps = t;
         }
-        let mut trainer = Self::new(config, policy, None, device)?;
+        let rank = comm.rank();
+        let mut trainer = Self::data_parallel(config, policy, None, device, comm)?;
         trainer.load(checkpoint, &state)?;
         if trainer.config.total_timesteps != saved_total {
             trainer.schedule = Schedule {
@@ -491,7 +585,9 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
                 start_progress: state.schedule.progress(state.global_step, saved_total),
             };
         }
+        let run_dir = run_dir.filter(|_| rank == 0);
         trainer.run_dir = run_dir.map(Path::to_path_buf);
+        let mut saved_in_run = false;
         if let Some(dir) = run_dir {
             let mut m = MetricsWriter::open(dir, Some(state.update))?;
             m.write_config(&config_json(&trainer.config)?)?;
@@ -499,12 +595,14 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             let in_run = dir
                 .join("checkpoints")
                 .join(format!("update_{:06}", state.update));
-            if in_run.join("state.json").exists() {
-                trainer.saved_update = Some(state.update);
-            }
+            saved_in_run = in_run.join("state.json").exists();
             fsio::remove_stale_temporaries(dir);
             fsio::remove_stale_temporaries(&dir.join("checkpoints"));
         }
+        if root_says(&*trainer.comm, saved_in_run) {
+            trainer.saved_update = Some(state.update);
+        }
+        trainer.checkpoints_in_run = root_says(&*trainer.comm, run_dir.is_some());
         Ok(trainer)
     }
 
@@ -584,24 +682,38 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             }
         }
         self.env.load_state(&state.env_stats)?;
-        match &state.env_runtime {
+        // Rank 0's envs and random stream are the checkpoint's own, rank r's its entry r − 1.
+        let (rng, env_runtime, observations) = match self.comm.rank() {
+            0 => (&state.rng, &state.env_runtime, &state.observations),
+            r => {
+                let s = state.ranks.get(r - 1).ok_or_else(|| {
+                    fail(format!(
+                        "it holds no state of rank {r} (saved by fewer ranks)"
+                    ))
+                })?;
+                (&s.rng, &s.env_runtime, &s.observations)
+            }
+        };
+        if self.comm.size() > 1 {
+            self.synced_stats = Some(state.env_stats.clone());
+        }
+        match env_runtime {
             Some(rt) => {
                 self.env.load_runtime(rt)?;
-                self.collector =
-                    RolloutCollector::resume(self.env.as_ref(), state.observations.clone())?;
+                self.collector = RolloutCollector::resume(self.env.as_ref(), observations.clone())?;
             }
             None => {
                 // An env that cannot save its state (a Python env) restarts its episodes.
                 self.collector = RolloutCollector::new(
                     self.env.as_mut(),
-                    self.config.seed.wrapping_add(state.update),
+                    self.env_seed.wrapping_add(state.update),
                 )?;
             }
         }
         self.policy = flat::require_grad(policy);
         self.value = flat::require_grad(value);
         self.actor_synced = None;
-        self.rng = state.rng.clone();
+        self.rng = rng.clone();
         self.global_step = state.global_step;
         self.update = state.update;
         self.skipped_updates = state.skipped_updates;
@@ -965,7 +1077,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             self.record_video()?;
         }
         let ck = self.config.checkpoint_interval;
-        if ck > 0 && self.update.is_multiple_of(ck as u64) && self.run_dir.is_some() {
+        if ck > 0 && self.update.is_multiple_of(ck as u64) && self.checkpoints_in_run {
             self.save_checkpoint_in_run()?;
         }
         Ok(callback.on_update_end(&row))
@@ -985,7 +1097,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
                 e
             }
         };
-        if self.run_dir.is_some() && self.saved_update != Some(self.update) {
+        if self.checkpoints_in_run && self.saved_update != Some(self.update) {
             self.save_checkpoint_in_run()?;
         }
         let wall_s = clock.start.elapsed().as_secs_f64();
@@ -1127,19 +1239,52 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     }
 
     fn save_checkpoint_in_run(&mut self) -> Result<()> {
-        let Some(dir) = self.run_dir.clone() else {
+        if !self.checkpoints_in_run {
             return Ok(());
-        };
-        // The rows the checkpoint stands for reach the disk first: a resume keeps them.
-        if let Some(m) = &self.metrics {
-            m.sync()?;
         }
-        let target = dir
-            .join("checkpoints")
-            .join(format!("update_{:06}", self.update));
-        self.save_checkpoint(&target)?;
+        let ranks = self.gather_rank_states()?;
+        if let Some(dir) = self.run_dir.clone() {
+            // The rows the checkpoint stands for reach the disk first: a resume keeps them.
+            if let Some(m) = &self.metrics {
+                m.sync()?;
+            }
+            let target = dir
+                .join("checkpoints")
+                .join(format!("update_{:06}", self.update));
+            self.write_checkpoint_atomically(&target, ranks)?;
+        }
         self.saved_update = Some(self.update);
         Ok(())
+    }
+
+    /// Every other rank's [`RankState`], on rank 0 (empty elsewhere and for one process).
+    fn gather_rank_states(&self) -> Result<Vec<RankState>> {
+        let (rank, k) = (self.comm.rank(), self.comm.size());
+        if k == 1 {
+            return Ok(Vec::new());
+        }
+        let encode = |e: serde_json::Error| AlgoError::Config(format!("rank state: {e}"));
+        let mine = if rank > 0 {
+            let mut runtime = EnvState::default();
+            let env_runtime = self.env.save_runtime(&mut runtime).ok().map(|_| runtime);
+            serde_json::to_vec(&RankState {
+                rng: self.rng.clone(),
+                env_runtime,
+                observations: self.collector.observations().to_vec(),
+            })
+            .map_err(encode)?
+        } else {
+            Vec::new()
+        };
+        let mut out = Vec::new();
+        for r in 1..k {
+            let mut bytes = if r == rank { mine.clone() } else { Vec::new() };
+            self.comm.broadcast_bytes(&mut bytes, r);
+            if rank == 0 {
+                out.push(serde_json::from_slice(&bytes).map_err(encode)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Writes a checkpoint folder at `target` atomically: everything goes to a temporary
@@ -1148,9 +1293,20 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     /// previous checkpoint or the new one, complete. Refuses (and writes nothing) when the
     /// policy or value net holds a non-finite parameter, or the env state does.
     ///
+    /// Data-parallel: every rank calls it (each adds its envs and random stream); rank 0
+    /// writes.
+    ///
     /// # Errors
     /// I/O errors; [`AlgoError::NonFinite`] for non-finite parameters.
     pub fn save_checkpoint(&mut self, target: &Path) -> Result<()> {
+        let ranks = self.gather_rank_states()?;
+        if self.comm.rank() > 0 {
+            return Ok(());
+        }
+        self.write_checkpoint_atomically(target, ranks)
+    }
+
+    fn write_checkpoint_atomically(&mut self, target: &Path, ranks: Vec<RankState>) -> Result<()> {
         if !flat::all_finite(&self.policy.valid()) || !flat::all_finite(&self.value.valid()) {
             return Err(AlgoError::NonFinite(
                 "the parameters hold NaN or ∞; the checkpoint was not written".into(),
@@ -1168,7 +1324,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         }
         std::fs::create_dir_all(&tmp).map_err(|e| AlgoError::io(&tmp, e))?;
         let written = self
-            .write_checkpoint(&tmp)
+            .write_checkpoint(&tmp, ranks)
             .and_then(|_| fsio::sync_tree(&tmp))
             .and_then(|_| fsio::replace_dir(&tmp, target));
         if let Err(e) = written {
@@ -1178,7 +1334,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         Ok(())
     }
 
-    fn write_checkpoint(&mut self, dir: &Path) -> Result<()> {
+    fn write_checkpoint(&mut self, dir: &Path, ranks: Vec<RankState>) -> Result<()> {
         let rec = BinFileRecorder::<FullPrecisionSettings>::new();
         let io = |what: &str, e: burn::record::RecorderError| AlgoError::io(dir.join(what), e);
         rec.record(self.policy.clone().into_record(), dir.join("policy"))
@@ -1225,6 +1381,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             skipped_updates: self.skipped_updates,
             critic_skipped_updates: self.critic_skipped_updates,
             schedule: self.schedule,
+            ranks,
         };
         let text =
             serde_json::to_string(&state).map_err(|e| AlgoError::io(dir.join("state.json"), e))?;
@@ -1604,22 +1761,62 @@ impl<B: AutodiffBackend> MlpAgent<B> {
         run_dir: Option<&Path>,
         device: &B::Device,
     ) -> Result<Self> {
+        Self::resume_data_parallel(
+            checkpoint,
+            total_timesteps,
+            run_dir,
+            device,
+            comm::single_process(),
+        )
+    }
+
+    /// A checkpoint's networks and statistics, to evaluate them (see
+    /// [`Trainer::open_checkpoint`]).
+    ///
+    /// # Errors
+    /// As [`Trainer::open_checkpoint`].
+    pub fn open_checkpoint(checkpoint: &Path, device: &B::Device) -> Result<Self> {
+        let (_, config) = read_checkpoint(checkpoint)?;
+        Ok(match build_policy::<B>(&config, device)? {
+            BuiltPolicy::Gaussian(p) => {
+                MlpAgent::Gaussian(Trainer::open_checkpoint(checkpoint, p, device)?)
+            }
+            BuiltPolicy::Categorical(p) => {
+                MlpAgent::Categorical(Trainer::open_checkpoint(checkpoint, p, device)?)
+            }
+        })
+    }
+
+    /// Continues a data-parallel run on every rank of `comm` (see
+    /// [`Trainer::resume_data_parallel`]).
+    ///
+    /// # Errors
+    /// As [`Trainer::resume_data_parallel`].
+    pub fn resume_data_parallel(
+        checkpoint: &Path,
+        total_timesteps: Option<u64>,
+        run_dir: Option<&Path>,
+        device: &B::Device,
+        comm: Arc<dyn Communicator>,
+    ) -> Result<Self> {
         let (_, config) = read_checkpoint(checkpoint)?;
         // The architecture comes from the saved config; the values from the checkpoint.
         Ok(match build_policy::<B>(&config, device)? {
-            BuiltPolicy::Gaussian(p) => MlpAgent::Gaussian(Trainer::resume(
+            BuiltPolicy::Gaussian(p) => MlpAgent::Gaussian(Trainer::resume_data_parallel(
                 checkpoint,
                 p,
                 total_timesteps,
                 run_dir,
                 device,
+                comm,
             )?),
-            BuiltPolicy::Categorical(p) => MlpAgent::Categorical(Trainer::resume(
+            BuiltPolicy::Categorical(p) => MlpAgent::Categorical(Trainer::resume_data_parallel(
                 checkpoint,
                 p,
                 total_timesteps,
                 run_dir,
                 device,
+                comm,
             )?),
         })
     }
@@ -1824,6 +2021,13 @@ fn rank_seed(seed: u64, rank: usize) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// Rank 0's `flag`, on every rank.
+fn root_says(comm: &dyn Communicator, flag: bool) -> bool {
+    let mut bytes = vec![u8::from(flag)];
+    comm.broadcast_bytes(&mut bytes, 0);
+    bytes.first() == Some(&1)
 }
 
 /// Refuses to start unless every rank has rank 0's config: each rank compares its own with

@@ -1,4 +1,4 @@
-//! Data-parallel TRPO and NPG over MPI: one update on K ranks, each holding a shard of a
+//! Data-parallel TRPO, NPG, PPO (clip and KL) and VPG over MPI: one update on K ranks, each holding a shard of a
 //! batch, equals the one-process update on the whole batch, and leaves every rank with the
 //! same parameters bit for bit.
 //!
@@ -15,7 +15,8 @@ use burn::tensor::backend::Backend;
 use cinder_algo::TrainRng as StdRng;
 use cinder_algo::comm::{Communicator, MpiCommunicator, SingleProcess};
 use cinder_algo::{
-    Batch, NaturalGradient, NpgConfig, RolloutCollector, TrpoConfig, family::ActionFamily, gae,
+    Batch, NaturalGradient, NpgConfig, PolicyGradient, PpoConfig, PpoKlConfig, RolloutCollector,
+    TrpoConfig, UpdateStats, VpgConfig, family::ActionFamily, gae,
 };
 use cinder_env::native::{NativeVecEnv, Pendulum};
 use cinder_env::wrappers::TimeLimit;
@@ -141,7 +142,7 @@ fn relative(a: &[f32], b: &[f32]) -> f64 {
 /// The critic takes each rank's whole shard as its minibatch, so every Adam step uses the
 /// whole batch's gradient: the one-process reference fits with the whole batch as its
 /// minibatch, the same computation up to float rounding.
-fn one_update_equals_the_whole_batch_s(learner: fn(usize) -> NaturalGradient<B>, overlapped: bool) {
+fn one_update_equals_the_whole_batch_s(learner: fn(usize) -> Learner, overlapped: bool) {
     let (_universe, comm) = world().expect("started by mpiexec");
     let (rank, k) = (comm.rank(), comm.size());
     // 12 envs × 128 steps: 1536 samples, 768 per rank on 2 ranks, 512 on 3.
@@ -149,32 +150,29 @@ fn one_update_equals_the_whole_batch_s(learner: fn(usize) -> NaturalGradient<B>,
     let m = full.len / k;
     let part = shard(&full, rank * m, m);
 
-    let mut reference = learner(full.len);
-    reference.set_communicator(Arc::new(SingleProcess));
     let mut rng = StdRng::seed_from_u64(11);
-    let (p1, v1, s1) = reference
-        .update(policy.clone(), value.clone(), &full, &mut rng)
-        .unwrap();
-
-    let mut parallel = learner(m);
-    parallel.set_communicator(comm.clone());
+    let (p1, v1, s1) = learner(full.len).update(
+        Arc::new(SingleProcess),
+        &policy,
+        &value,
+        &full,
+        &mut rng,
+        false,
+    );
     let mut rng = StdRng::seed_from_u64(11 + rank as u64);
-    let (pk, vk, sk) = if overlapped {
-        let (p, v, s, _) = parallel
-            .update_overlapped(policy.clone(), value.clone(), &part, &mut rng)
-            .unwrap();
-        (p, v, s)
-    } else {
-        parallel
-            .update(policy.clone(), value.clone(), &part, &mut rng)
-            .unwrap()
-    };
+    let (pk, vk, sk) =
+        learner(m).update(comm.clone(), &policy, &value, &part, &mut rng, overlapped);
     assert!(
         s1.skipped.is_none() && sk.skipped.is_none(),
         "{s1:?} {sk:?}"
     );
     assert_eq!(s1.cg_iterations, sk.cg_iterations);
     assert_eq!(s1.backtracks, sk.backtracks);
+    assert_eq!(s1.epochs, sk.epochs);
+    assert_eq!(s1.kl_coef, sk.kl_coef);
+    if let (Some(a), Some(b)) = (s1.step_kl, sk.step_kl) {
+        assert!(((a - b) / a).abs() < 1e-4, "{s1:?} {sk:?}");
+    }
 
     let (before, single, ours) = (params(&policy), params(&p1), params(&pk));
     let step = relative(&single, &before);
@@ -216,25 +214,103 @@ fn one_update_equals_the_whole_batch_s(learner: fn(usize) -> NaturalGradient<B>,
     );
 }
 
+/// A learner of either kind.
+enum Learner {
+    Natural(NaturalGradient<B>),
+    FirstOrder(PolicyGradient<B, GaussianMlpPolicy<B>>),
+}
+
+impl Learner {
+    fn update(
+        self,
+        comm: Arc<dyn Communicator>,
+        policy: &GaussianMlpPolicy<B>,
+        value: &ValueMlp<B>,
+        batch: &Batch<B, GaussianFamily>,
+        rng: &mut StdRng,
+        overlapped: bool,
+    ) -> (GaussianMlpPolicy<B>, ValueMlp<B>, UpdateStats) {
+        let (p, v) = (policy.clone(), value.clone());
+        match self {
+            Learner::Natural(mut n) => {
+                n.set_communicator(comm);
+                if overlapped {
+                    let (p, v, s, _) = n.update_overlapped(p, v, batch, rng).unwrap();
+                    (p, v, s)
+                } else {
+                    n.update(p, v, batch, rng).unwrap()
+                }
+            }
+            Learner::FirstOrder(mut pg) => {
+                pg.set_communicator(comm);
+                pg.update(p, v, batch, rng).unwrap()
+            }
+        }
+    }
+}
+
 /// TRPO whose critic takes `minibatch` samples per Adam step.
-fn trpo(minibatch: usize) -> NaturalGradient<B> {
-    NaturalGradient::trpo(
-        &TrpoConfig::new()
-            .with_batch_size(minibatch)
-            .with_n_critic_updates(5)
-            .with_cg_max_steps(15),
+fn trpo(minibatch: usize) -> Learner {
+    Learner::Natural(
+        NaturalGradient::trpo(
+            &TrpoConfig::new()
+                .with_batch_size(minibatch)
+                .with_n_critic_updates(5)
+                .with_cg_max_steps(15),
+        )
+        .unwrap(),
     )
-    .unwrap()
 }
 
 /// NPG whose critic takes `minibatch` samples per Adam step.
-fn npg(minibatch: usize) -> NaturalGradient<B> {
-    NaturalGradient::npg(
-        &NpgConfig::new()
-            .with_batch_size(minibatch)
-            .with_n_critic_updates(5),
+fn npg(minibatch: usize) -> Learner {
+    Learner::Natural(
+        NaturalGradient::npg(
+            &NpgConfig::new()
+                .with_batch_size(minibatch)
+                .with_n_critic_updates(5),
+        )
+        .unwrap(),
     )
-    .unwrap()
+}
+
+/// PPO-clip with `minibatch`-sample minibatches (advantages normalised per minibatch,
+/// gradients clipped to norm 0.5) and an early stop on the KL.
+fn ppo(minibatch: usize) -> Learner {
+    Learner::FirstOrder(
+        PolicyGradient::ppo(
+            &PpoConfig::new()
+                .with_batch_size(minibatch)
+                .with_n_epochs(4)
+                .with_target_kl(Some(0.5)),
+        )
+        .unwrap(),
+    )
+}
+
+/// PPO with the adaptive KL penalty.
+fn ppo_kl(minibatch: usize) -> Learner {
+    Learner::FirstOrder(
+        PolicyGradient::ppo_kl(
+            &PpoKlConfig::new()
+                .with_batch_size(minibatch)
+                .with_n_epochs(4),
+        )
+        .unwrap(),
+    )
+}
+
+/// VPG with its separate critic fit.
+fn vpg(minibatch: usize) -> Learner {
+    Learner::FirstOrder(
+        PolicyGradient::vpg(
+            &VpgConfig::new()
+                .with_critic_batch_size(minibatch)
+                .with_n_critic_updates(5)
+                .with_max_grad_norm(Some(0.5)),
+        )
+        .unwrap(),
+    )
 }
 
 // The `*_rank` tests are what each MPI process runs (`mpiexec` starts them with `--ignored`);
@@ -256,6 +332,31 @@ fn trpo_overlapped_rank() {
 #[ignore = "one rank of an MPI test: run by the tests that start mpiexec"]
 fn npg_rank() {
     one_update_equals_the_whole_batch_s(npg, false);
+}
+
+#[test]
+#[ignore = "one rank of an MPI test: run by the tests that start mpiexec"]
+fn ppo_rank() {
+    one_update_equals_the_whole_batch_s(ppo, false);
+}
+
+#[test]
+#[ignore = "one rank of an MPI test: run by the tests that start mpiexec"]
+fn ppo_kl_rank() {
+    one_update_equals_the_whole_batch_s(ppo_kl, false);
+}
+
+#[test]
+#[ignore = "one rank of an MPI test: run by the tests that start mpiexec"]
+fn vpg_rank() {
+    one_update_equals_the_whole_batch_s(vpg, false);
+}
+
+#[test]
+fn ppo_ppo_kl_and_vpg_updates_on_2_ranks_equal_the_one_process_update() {
+    under_mpiexec("ppo_rank", 2);
+    under_mpiexec("ppo_kl_rank", 2);
+    under_mpiexec("vpg_rank", 2);
 }
 
 #[test]

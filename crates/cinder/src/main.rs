@@ -627,15 +627,10 @@ fn train_on(args: TrainArgs, ranks: &cinder::distributed::Ranks) -> Result<(), S
     } else {
         run::ProgressMode::Quiet
     };
-    if ranks.size() > 1 && (args.resume.is_some() || !args.seeds.is_empty()) {
+    if ranks.size() > 1 && !args.seeds.is_empty() {
         return Err(format!(
-            "{} trains one run in one process; under mpiexec ({} processes) train a single \
-             fresh run",
-            if args.resume.is_some() {
-                "--resume"
-            } else {
-                "--seeds"
-            },
+            "--seeds trains several runs, each in one process; under mpiexec ({} processes) \
+             train one run (a --seed)",
             ranks.size()
         ));
     }
@@ -687,6 +682,13 @@ fn train_on(args: TrainArgs, ranks: &cinder::distributed::Ranks) -> Result<(), S
                     return Err("--stop-at stops one run; resume the group's runs \
                                 (seed_<s>/) one by one to stop them"
                         .into());
+                }
+                if ranks.size() > 1 {
+                    return Err(format!(
+                        "{} is a group of several runs, each resumed in one process; resume \
+                         it without mpiexec",
+                        dir.display()
+                    ));
                 }
                 return train_group(kind, actor, mode, config, dir, g.seeds, true);
             }

@@ -524,18 +524,20 @@ fn open_agent<B: AutodiffBackend>(
     // A run stopped before its first checkpoint has nothing to continue: it starts over
     // with its saved config (and writes its metrics anew).
     let resume = resume && has_checkpoint(dir);
-    if comm.size() > 1 && resume {
-        return Err(usage(
-            "--resume continues a run in one process; resuming a data-parallel run (mpiexec) \
-             is not supported yet",
-        ));
-    }
+    // Data-parallel (mpiexec): rank 0 writes the folder.
+    let root = comm.rank() == 0;
     let mut agent = if resume {
         let checkpoint = latest_checkpoint(dir)?;
         cinder_algo::check_checkpoint_config(&checkpoint, config)?;
-        MlpAgent::<B>::resume(&checkpoint, Some(config.total_timesteps), Some(dir), device)?
+        MlpAgent::<B>::resume_data_parallel(
+            &checkpoint,
+            Some(config.total_timesteps),
+            Some(dir),
+            device,
+            comm,
+        )?
     } else {
-        if comm.rank() == 0 {
+        if root {
             write_atomic(
                 &dir.join("config.json"),
                 &serde_json::to_string_pretty(config).map_err(|e| usage(e.to_string()))?,
@@ -549,7 +551,7 @@ fn open_agent<B: AutodiffBackend>(
     if rayon::current_num_threads() == 1 {
         agent.set_overlap(false);
     }
-    if resume {
+    if resume && root {
         write_atomic(
             &dir.join("config.json"),
             &serde_json::to_string_pretty(config).map_err(|e| usage(e.to_string()))?,
@@ -878,7 +880,7 @@ pub fn eval_run<B: AutodiffBackend>(
         return Err(usage(format!("--run {}: no such folder", dir.display())));
     }
     let checkpoint = latest_checkpoint(dir)?;
-    let mut agent = MlpAgent::<B>::resume(&checkpoint, None, None, device)?;
+    let mut agent = MlpAgent::<B>::open_checkpoint(&checkpoint, device)?;
     actor.install(&mut agent)?;
     let Some(video) = video else {
         return Ok((

@@ -1592,6 +1592,99 @@ mod mpi {
         );
     }
 
+    /// Rows of `metrics.jsonl` without what depends on the wall clock.
+    fn learned_rows(dir: &Path) -> Vec<serde_json::Value> {
+        metrics_rows(dir)
+            .into_iter()
+            .map(|mut r| {
+                let o = r.as_object_mut().unwrap();
+                o.retain(|k, _| !k.starts_with("time/") && k != "charts/SPS");
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_resumed_two_process_run_equals_the_uninterrupted_one() {
+        let dir = scratch("mpi-resume");
+        let exe = env!("CARGO_BIN_EXE_cinder");
+        // Pendulum's preset with normalised observations (merged statistics are part of the
+        // state): 4096 steps per update on 2 ranks, 6 updates, a checkpoint every 2.
+        let train = |out: &str, extra: &[&str]| {
+            let mut args = vec![
+                "-n",
+                "2",
+                exe,
+                "train",
+                "--env",
+                "Pendulum-v1",
+                "--algo",
+                "trpo",
+                "--steps",
+                "24576",
+                "--threads",
+                "1",
+                "--quiet",
+                "--set",
+                "checkpoint_interval=2",
+                "--set",
+                "normalize_observation=true",
+                "--out",
+                out,
+            ];
+            args.extend(extra);
+            ok(&mpiexec(&args, &dir));
+        };
+        train("full", &[]);
+        train("part", &["--stop-at", "12288"]);
+        assert_eq!(json(&dir.join("part/summary.json"))["steps"], 12288);
+        // One process cannot continue what two saved.
+        let out = cinder(&["train", "--resume", "part", "--quiet"], &dir);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            err.contains("saved by a run of 2 process(es)") && err.contains("mpiexec -n 2"),
+            "{err}"
+        );
+        ok(&mpiexec(
+            &[
+                "-n",
+                "2",
+                exe,
+                "train",
+                "--resume",
+                "part",
+                "--threads",
+                "1",
+                "--quiet",
+            ],
+            &dir,
+        ));
+        assert_eq!(
+            learned_rows(&dir.join("part")),
+            learned_rows(&dir.join("full"))
+        );
+        // The last checkpoints hold the same state (both ranks' envs and random streams) and
+        // the same networks (evaluated the same).
+        let last = |run: &str| {
+            std::fs::read(dir.join(run).join("checkpoints/update_000006/state.json")).unwrap()
+        };
+        assert!(last("part") == last("full"), "state.json differs");
+        let eval = |run: &str| {
+            ok(&cinder(
+                &["eval", "--run", run, "--episodes", "3", "--json"],
+                &dir,
+            ))
+        };
+        assert_eq!(eval("part"), eval("full"));
+        let state = json(&dir.join("full/checkpoints/update_000006/state.json"));
+        assert_eq!(
+            state["ranks"].as_array().unwrap().len(),
+            1,
+            "rank 1's state"
+        );
+    }
+
     #[test]
     fn a_rank_that_fails_or_dies_stops_every_rank() {
         let dir = scratch("mpi-fails");
@@ -1621,18 +1714,18 @@ mod mpi {
             err.contains("rank 1 started with another config than rank 0 (differs in: gamma)"),
             "{err}"
         );
-        // An algorithm that does not train data-parallel yet.
+        // Several seeds are several runs: one process each.
         let mut args = vec!["-n", "2"];
         args.extend(train);
-        args.extend(["--out", "b", "--algo", "ppo", "--steps", "100000"]);
+        args.extend(["--out", "b", "--algo", "ppo", "--seeds", "1,2"]);
         let out = mpiexec(&args, &dir);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("ppo does not train on several processes yet"),
+            err.contains("--seeds trains several runs, each in one process"),
             "{err}"
         );
-
+        assert!(!dir.join("b").exists());
         // A rank killed in the middle of training takes the others down.
         let mut args = vec!["-n", "2"];
         args.extend(train);
