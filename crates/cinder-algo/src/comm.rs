@@ -44,6 +44,11 @@ pub trait Communicator: Send + Sync + Debug {
     /// Ends every rank's process with `code` (a rank that failed stops the others instead of
     /// leaving them waiting in a collective).
     fn abort(&self, code: i32) -> !;
+    /// Seconds this communicator and its duplicates have spent in collectives so far, waiting
+    /// for other ranks included (`time/comm_s` is its growth over an update).
+    fn seconds(&self) -> f64 {
+        0.0
+    }
 }
 
 /// One process: nothing to exchange.
@@ -309,6 +314,8 @@ pub use mpi_impl::MpiCommunicator;
 #[cfg(feature = "mpi")]
 mod mpi_impl {
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Instant;
 
     use mpi::collective::SystemOperation;
     use mpi::topology::{Communicator as _, SimpleCommunicator};
@@ -323,6 +330,8 @@ mod mpi_impl {
     /// keep the `mpi::environment::Universe` alive while this is used.
     pub struct MpiCommunicator {
         comm: SimpleCommunicator,
+        /// Nanoseconds in collectives, shared with the duplicates.
+        busy: Arc<AtomicU64>,
     }
 
     impl std::fmt::Debug for MpiCommunicator {
@@ -341,7 +350,17 @@ mod mpi_impl {
         pub fn new(comm: &SimpleCommunicator) -> Self {
             Self {
                 comm: comm.duplicate(),
+                busy: Arc::default(),
             }
+        }
+
+        /// Runs `f`, counting its time as time in collectives.
+        fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
+            let t = Instant::now();
+            let out = f();
+            self.busy
+                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            out
         }
     }
 
@@ -354,28 +373,42 @@ mod mpi_impl {
         }
         fn all_reduce_sum_f32(&self, values: &mut [f32]) {
             let send = values.to_vec();
-            self.comm
-                .all_reduce_into(&send[..], values, SystemOperation::sum());
+            self.timed(|| {
+                self.comm
+                    .all_reduce_into(&send[..], values, SystemOperation::sum())
+            });
         }
         fn all_reduce_sum_f64(&self, values: &mut [f64]) {
             let send = values.to_vec();
-            self.comm
-                .all_reduce_into(&send[..], values, SystemOperation::sum());
+            self.timed(|| {
+                self.comm
+                    .all_reduce_into(&send[..], values, SystemOperation::sum())
+            });
         }
         fn broadcast_f32(&self, values: &mut [f32], root: usize) {
-            self.comm
-                .process_at_rank(root as i32)
-                .broadcast_into(values);
+            self.timed(|| {
+                self.comm
+                    .process_at_rank(root as i32)
+                    .broadcast_into(values)
+            });
         }
         fn broadcast_bytes(&self, bytes: &mut Vec<u8>, root: usize) {
-            let mut len = [bytes.len() as u64];
-            let process = self.comm.process_at_rank(root as i32);
-            process.broadcast_into(&mut len[..]);
-            bytes.resize(len[0] as usize, 0);
-            process.broadcast_into(&mut bytes[..]);
+            self.timed(|| {
+                let mut len = [bytes.len() as u64];
+                let process = self.comm.process_at_rank(root as i32);
+                process.broadcast_into(&mut len[..]);
+                bytes.resize(len[0] as usize, 0);
+                process.broadcast_into(&mut bytes[..]);
+            });
         }
         fn duplicate(&self) -> Arc<dyn Communicator> {
-            Arc::new(MpiCommunicator::new(&self.comm))
+            Arc::new(MpiCommunicator {
+                comm: self.comm.duplicate(),
+                busy: self.busy.clone(),
+            })
+        }
+        fn seconds(&self) -> f64 {
+            self.busy.load(Ordering::Relaxed) as f64 * 1e-9
         }
         fn abort(&self, code: i32) -> ! {
             self.comm.abort(code)

@@ -43,6 +43,7 @@ pub const COLUMNS: &[&str] = &[
     "time/gae_s",
     "time/policy_s",
     "time/value_s",
+    "time/comm_s",
 ];
 
 /// Text fields of a row: written to `metrics.jsonl` only (the CSV keeps numbers).
@@ -113,15 +114,28 @@ impl MetricsWriter {
         let csv_path = dir.join("metrics.csv");
         let jsonl_path = dir.join("metrics.jsonl");
         let header = COLUMNS.join(",");
+        // The columns the existing file was written with: a run started by an older cinder
+        // has fewer, and its kept rows are rewritten under today's header (new columns empty).
+        let old_header: Vec<String> = match keep_through {
+            Some(_) => File::open(&csv_path)
+                .ok()
+                .and_then(|f| BufReader::new(f).lines().next()?.ok())
+                .map(|h| h.split(',').map(str::to_string).collect())
+                .unwrap_or_else(|| COLUMNS.iter().map(|c| c.to_string()).collect()),
+            None => Vec::new(),
+        };
         let (csv_rows, json_rows) = match keep_through {
             Some(k) => (
                 kept_lines(&csv_path, k, |line| {
                     // A row cut short by a crash has fewer cells: never keep it.
                     let cells: Vec<&str> = line.split(',').collect();
-                    (cells.len() == COLUMNS.len())
+                    (cells.len() == old_header.len() && old_header.len() > 1)
                         .then(|| cells[1].parse::<u64>().ok())
                         .flatten()
-                })?,
+                })?
+                .into_iter()
+                .map(|line| under_header(&line, &old_header))
+                .collect(),
                 kept_lines(&jsonl_path, k, |line| {
                     serde_json::from_str::<serde_json::Value>(line)
                         .ok()
@@ -267,6 +281,24 @@ fn format_number(v: f64) -> String {
 }
 
 /// The data lines of `path` whose update (read by `update_of`) is at most `k`.
+/// A CSV row written under `header`, rewritten under [`COLUMNS`] (a column `header` lacks is
+/// left empty); unchanged when the headers agree.
+fn under_header(line: &str, header: &[String]) -> String {
+    if header
+        .iter()
+        .map(String::as_str)
+        .eq(COLUMNS.iter().copied())
+    {
+        return line.to_string();
+    }
+    let cells: Vec<&str> = line.split(',').collect();
+    COLUMNS
+        .iter()
+        .map(|c| header.iter().position(|h| h == c).map_or("", |i| cells[i]))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn kept_lines(path: &Path, k: u64, update_of: impl Fn(&str) -> Option<u64>) -> Result<Vec<String>> {
     let Ok(file) = File::open(path) else {
         return Ok(Vec::new());
@@ -281,4 +313,54 @@ fn kept_lines(path: &Path, k: u64, update_of: impl Fn(&str) -> Option<u64>) -> R
         }
     }
     Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run folder written before a column existed resumes with its rows kept, moved under
+    /// today's header.
+    #[test]
+    fn rows_of_an_older_header_are_kept_on_resume() {
+        let dir = std::env::temp_dir().join(format!("cinder-metrics-old-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let old: Vec<&str> = COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| *c != "time/comm_s")
+            .collect();
+        let row = |u: u64| {
+            old.iter()
+                .map(|c| match *c {
+                    "global_step" => (u * 100).to_string(),
+                    "update" => u.to_string(),
+                    "time/value_s" => "0.5".to_string(),
+                    _ => String::new(),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let text = format!("{}\n{}\n{}\n{}\n", old.join(","), row(1), row(2), row(3));
+        std::fs::write(dir.join("metrics.csv"), text).unwrap();
+        let jsonl = (1..=3)
+            .map(|u| format!("{{\"global_step\":{},\"update\":{u}}}\n", u * 100))
+            .collect::<String>();
+        std::fs::write(dir.join("metrics.jsonl"), jsonl).unwrap();
+        drop(MetricsWriter::open(&dir, Some(2)).unwrap());
+        let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], COLUMNS.join(","));
+        assert_eq!(lines.len(), 3, "updates 1 and 2 kept: {csv}");
+        let col = |name: &str| COLUMNS.iter().position(|c| *c == name).unwrap();
+        for (i, line) in lines[1..].iter().enumerate() {
+            let cells: Vec<&str> = line.split(',').collect();
+            assert_eq!(cells.len(), COLUMNS.len());
+            assert_eq!(cells[col("update")], (i + 1).to_string());
+            assert_eq!(cells[col("time/value_s")], "0.5");
+            assert_eq!(cells[col("time/comm_s")], "");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -286,6 +286,8 @@ const CHECKPOINT_FORMAT: u32 = 1;
 /// A collected batch waiting for its update.
 pub(crate) struct Pending<B: AutodiffBackend, F: ActionFamily> {
     pub(crate) batch: Batch<B, F>,
+    /// The communicator's seconds in collectives when the update began.
+    comm_seconds: f64,
     episodes: Vec<(f64, u64)>,
     unstable: usize,
     /// collect, GAE, policy, value seconds.
@@ -876,6 +878,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         let progress_remaining = self
             .schedule
             .progress(self.global_step, self.config.total_timesteps);
+        let comm_seconds = self.comm.seconds();
         let (rollout, mut times) = self.collect()?;
         self.merge_statistics()?;
         self.global_step += (self.config.n_steps * self.config.num_envs * self.comm.size()) as u64;
@@ -903,6 +906,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         let batch = Batch::<B, P::Family>::new(&rollout, &adv, progress_remaining, &self.device)?;
         times[1] = t.elapsed().as_secs_f64();
         Ok(Pending {
+            comm_seconds,
             explained_variance: explained_variance(&rollout.values, &adv.returns),
             batch,
             episodes,
@@ -999,6 +1003,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             unstable,
             times,
             explained_variance,
+            comm_seconds,
             ..
         } = pending;
         for (s, t) in clock.split.iter_mut().zip(times) {
@@ -1032,6 +1037,10 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         );
         fill_stats(&mut row, &stats);
         row.set("losses/explained_variance", explained_variance);
+        if self.comm.size() > 1 {
+            // Seconds in collectives this update (both threads when the halves overlap).
+            row.set("time/comm_s", self.comm.seconds() - comm_seconds);
+        }
         for (name, t) in [
             "time/collect_s",
             "time/gae_s",

@@ -1585,6 +1585,10 @@ mod mpi {
             .map(|r| r["global_step"].as_u64().unwrap())
             .collect();
         assert_eq!(steps, (1..=37).map(|u| u * 4096).collect::<Vec<_>>());
+        for r in &rows {
+            let comm = r["time/comm_s"].as_f64().unwrap();
+            assert!(comm > 0.0 && comm < 10.0, "time/comm_s {comm}");
+        }
         assert_eq!(
             std::fs::read_dir(&dir).unwrap().count(),
             1,
