@@ -461,7 +461,10 @@ mod tests {
         };
         let rows = |seed: u32, n: usize| -> Vec<f32> {
             (0..n * 2)
-                .map(|i| ((i as u32 * 2654435761 ^ seed) % 1000) as f32 / 100.0 - 3.0 + seed as f32)
+                .map(|i| {
+                    (((i as u32).wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 100.0 - 3.0
+                        + seed as f32
+                })
                 .collect()
         };
         let mut base = RunningMeanStd::new(2);

@@ -9,15 +9,19 @@ use std::sync::Arc;
 use cinder_algo::Communicator;
 use cinder_algo::comm::single_process;
 
-/// Variables MPI launchers set in each process: world size (MPICH/Hydra and Intel MPI, Open
-/// MPI, PMIx as Slurm starts it).
-const SIZE_VARIABLES: [&str; 3] = ["PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"];
+/// Variables MPI launchers set in each process (MPICH/Hydra, Intel MPI and Slurm's PMI-2,
+/// Open MPI, PMIx as Slurm or Open MPI start it), world size first.
+const SIZE_VARIABLES: [&str; 2] = ["PMI_SIZE", "OMPI_COMM_WORLD_SIZE"];
+const RANK_VARIABLES: [&str; 3] = ["PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"];
 
-/// The number of processes the launcher started, when this one was started by an MPI launcher.
-pub fn launched_size() -> Option<usize> {
-    SIZE_VARIABLES
+/// Whether an MPI launcher started this process, and how many processes it started when it
+/// says so.
+pub fn launched() -> Option<Option<usize>> {
+    let size = SIZE_VARIABLES
         .iter()
-        .find_map(|v| std::env::var(v).ok()?.trim().parse().ok())
+        .find_map(|v| std::env::var(v).ok()?.trim().parse().ok());
+    let rank = RANK_VARIABLES.iter().any(|v| std::env::var_os(v).is_some());
+    (size.is_some() || rank).then_some(size)
 }
 
 /// The processes of this run and, with MPI, what keeps MPI initialised (finalised on drop).
@@ -48,7 +52,7 @@ impl Ranks {
     /// # Errors
     /// A launch of several processes without the `mpi` feature; MPI without thread support.
     pub fn join() -> Result<Self, String> {
-        let Some(size) = launched_size() else {
+        let Some(size) = launched() else {
             return Ok(Self::single());
         };
         #[cfg(feature = "mpi")]
@@ -74,7 +78,7 @@ impl Ranks {
         }
         #[cfg(not(feature = "mpi"))]
         {
-            if size > 1 {
+            if let Some(size) = size.filter(|&n| n > 1) {
                 return Err(format!(
                     "started as one of {size} MPI processes, but this cinder was built \
                      without the `mpi` feature: build it with `cargo build --release \
