@@ -1608,9 +1608,40 @@ mod mpi {
             .collect()
     }
 
+    /// On every CPU backend (the guarantee holds on each one we ship).
     #[test]
     fn a_resumed_two_process_run_equals_the_uninterrupted_one() {
-        let dir = scratch("mpi-resume");
+        for backend in ["flex", "ndarray"] {
+            resumed_two_process_run_equals_the_uninterrupted_one(backend);
+        }
+    }
+
+    /// The device path: each rank's learner on wgpu (lavapipe here), its products averaged
+    /// through the host.
+    #[test]
+    fn two_processes_train_on_wgpu() {
+        let dir = scratch("mpi-wgpu");
+        let exe = env!("CARGO_BIN_EXE_cinder");
+        let mut args = vec!["-n", "2", exe];
+        args.extend(
+            "train --env Pendulum-v1 --algo trpo --steps 8192 --threads 1 --backend wgpu \
+             --set eval_episodes=2 --out run"
+                .split_whitespace(),
+        );
+        let stdout = ok(&mpiexec(&args, &dir));
+        assert!(
+            stdout.contains("wgpu") && stdout.contains("2 processes"),
+            "{stdout}"
+        );
+        let rows = metrics_rows(&dir.join("run"));
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1]["global_step"], 8192);
+        assert_eq!(rows[1]["trpo/line_search_success"], 1.0);
+        assert!(json(&dir.join("run/summary.json"))["final_eval_mean"].is_f64());
+    }
+
+    fn resumed_two_process_run_equals_the_uninterrupted_one(backend: &str) {
+        let dir = scratch(&format!("mpi-resume-{backend}"));
         let exe = env!("CARGO_BIN_EXE_cinder");
         // Pendulum's preset with normalised observations (merged statistics are part of the
         // state): 4096 steps per update on 2 ranks, 6 updates, a checkpoint every 2.
@@ -1633,6 +1664,8 @@ mod mpi {
                 "checkpoint_interval=2",
                 "--set",
                 "normalize_observation=true",
+                "--backend",
+                backend,
                 "--out",
                 out,
             ];
@@ -1661,6 +1694,8 @@ mod mpi {
                 "--threads",
                 "1",
                 "--quiet",
+                "--backend",
+                backend,
             ],
             &dir,
         ));
