@@ -105,8 +105,9 @@ fn tuned(env_id: &str, algo: &str) -> Option<TrainConfig> {
         // Ant-v5's; the agent sees the 27 positions and velocities, as Ant-v2/v3 agents did
         // (their contact forces were zeros under mujoco-py 2, openai/gym#1541). With them the
         // rl-zoo values reach 512 ± 131 at 1M steps on seeds 10–12; without, 3733 ± 832 on
-        // seeds 0–4 (`cinder sweep`, docs/results.md).
-        ("Ant", Some("5"), "trpo") => {
+        // seeds 0–4 and 4668 ± 268 on seeds 10–12 (`cinder sweep`, docs/results.md). PPO with
+        // CleanRL's values likewise: 895 ± 51 with them on seeds 10–12, 2842 ± 254 without.
+        ("Ant", Some("5"), "trpo" | "ppo") => {
             let mut config = published(env_id, algo)?;
             config.env_kwargs.insert(
                 "include_cfrc_ext_in_observation".into(),
@@ -269,9 +270,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cinder_s_ant_trpo_leaves_out_the_contact_forces_and_rl_zoo_s_keeps_them() {
-        let ours = preset("Ant-v5", "trpo").unwrap();
-        let zoo = preset_from("Ant-v5", "trpo", PresetSource::RlZoo).unwrap();
+    fn cinder_s_ant_presets_leave_out_the_contact_forces_and_the_published_keep_them() {
+        for (algo, source) in [
+            ("trpo", PresetSource::RlZoo),
+            ("ppo", PresetSource::CleanRl),
+        ] {
+            ant_without_contact_forces(algo, source);
+        }
+        // NPG has no tuned Ant preset.
+        assert!(preset("Ant-v5", "npg").unwrap().env_kwargs.is_empty());
+    }
+
+    fn ant_without_contact_forces(algo: &str, source: PresetSource) {
+        let ours = preset("Ant-v5", algo).unwrap();
+        let zoo = preset_from("Ant-v5", algo, source).unwrap();
         assert_eq!(
             ours.env_kwargs.get("include_cfrc_ext_in_observation"),
             Some(&serde_json::Value::Bool(false))
@@ -285,7 +297,7 @@ mod tests {
             serde_json::to_value(&zoo).unwrap()
         );
         // Other versions of Ant have no such option.
-        assert!(preset("Ant-v4", "trpo").unwrap().env_kwargs.is_empty());
+        assert!(preset("Ant-v4", algo).unwrap().env_kwargs.is_empty());
     }
 
     #[test]
