@@ -1089,7 +1089,19 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         if ck > 0 && self.update.is_multiple_of(ck as u64) && self.checkpoints_in_run {
             self.save_checkpoint_in_run()?;
         }
-        Ok(callback.on_update_end(&row))
+        let control = callback.on_update_end(&row);
+        if self.comm.size() == 1 {
+            return Ok(control);
+        }
+        // Data-parallel: the ranks stop together when any rank's callback says stop (a rank
+        // that stopped alone would leave the others waiting in the next collective).
+        let mut stop = [f64::from(u8::from(control == Control::Stop))];
+        self.comm.all_reduce_sum_f64(&mut stop);
+        Ok(if stop[0] > 0.0 {
+            Control::Stop
+        } else {
+            Control::Continue
+        })
     }
 
     /// The final evaluation (unless one just ran) and checkpoint, and the summary.

@@ -352,6 +352,67 @@ fn vpg_rank() {
     one_update_equals_the_whole_batch_s(vpg, false);
 }
 
+/// Stops when this rank's update count reaches `at` (if any).
+struct StopAt(Option<u64>);
+
+impl cinder_algo::Callback for StopAt {
+    fn on_update_end(&mut self, m: &cinder_algo::Metrics) -> cinder_algo::Control {
+        match (self.0, m.get("update")) {
+            (Some(at), Some(u)) if u as u64 >= at => cinder_algo::Control::Stop,
+            _ => cinder_algo::Control::Continue,
+        }
+    }
+}
+
+/// A whole data-parallel run through the library: the ranks agree on everything at the end
+/// (parameters, normaliser statistics, step count), and a callback that stops one rank stops
+/// them all at the same update.
+#[test]
+#[ignore = "one rank of an MPI test: run by the tests that start mpiexec"]
+fn trainer_rank() {
+    let (_universe, comm) = world().expect("started by mpiexec");
+    let rank = comm.rank();
+    let config = cinder_algo::preset("Pendulum-v1", "trpo")
+        .unwrap()
+        .with_n_steps(256)
+        .with_total_timesteps(10 * 256 * 2 * 2)
+        .with_normalize_observation(true)
+        .with_normalize_reward(true)
+        .with_eval_episodes(2);
+    let mut agent =
+        cinder_algo::MlpAgent::<B>::data_parallel(config, None, &Default::default(), comm.clone())
+            .unwrap();
+    // Rank 1's callback alone asks to stop after update 3.
+    let mut callback = StopAt((rank == 1).then_some(3));
+    let summary = agent.train(&mut callback).unwrap();
+    assert_eq!(summary.updates, 3, "rank {rank}");
+    assert_eq!(summary.steps, 3 * 256 * 2 * 2, "steps count both ranks");
+    let same = |mine: Vec<u8>, what: &str| {
+        let mut root = mine.clone();
+        comm.broadcast_bytes(&mut root, 0);
+        assert!(root == mine, "rank {rank}'s {what} differs from rank 0's");
+    };
+    let bytes = |v: Vec<f32>| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    same(bytes(agent.policy_params()), "policy");
+    same(bytes(agent.value_params()), "value net");
+    let cinder_algo::MlpAgent::Gaussian(trainer) = &agent else {
+        panic!("Pendulum has continuous actions")
+    };
+    let mut stats = cinder_env::EnvState::default();
+    trainer.env().save_state(&mut stats).unwrap();
+    same(serde_json::to_vec(&stats).unwrap(), "normaliser statistics");
+    same(
+        format!("{:?}", summary.final_eval.mean_return).into_bytes(),
+        "evaluation",
+    );
+    println!("rank {rank}: stopped at update 3 with rank 0's state; rank check passed");
+}
+
+#[test]
+fn a_data_parallel_run_ends_with_one_state_on_every_rank() {
+    under_mpiexec("trainer_rank", 2);
+}
+
 #[test]
 fn ppo_ppo_kl_and_vpg_updates_on_2_ranks_equal_the_one_process_update() {
     under_mpiexec("ppo_rank", 2);
