@@ -18,7 +18,7 @@ use std::sync::Arc;
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
 use cinder_policy::flat;
 
 use crate::error::{AlgoError, Result};
@@ -112,7 +112,7 @@ pub fn normalize_global<B: Backend>(comm: &dyn Communicator, x: Tensor<B, 1>) ->
         return crate::batch::normalize(x);
     }
     let [n] = x.dims();
-    let mut first = [x.clone().sum().into_scalar_f64(), n as f64];
+    let mut first = [x.clone().sum().into_scalar().elem::<f64>(), n as f64];
     comm.all_reduce_sum_f64(&mut first);
     let [sum, total] = first;
     if total < 2.0 {
@@ -120,21 +120,15 @@ pub fn normalize_global<B: Backend>(comm: &dyn Communicator, x: Tensor<B, 1>) ->
     }
     let mean = sum / total;
     let centered = x.sub_scalar(mean);
-    let mut second = [centered.clone().powi_scalar(2).sum().into_scalar_f64()];
+    let mut second = [centered
+        .clone()
+        .powi_scalar(2)
+        .sum()
+        .into_scalar()
+        .elem::<f64>()];
     comm.all_reduce_sum_f64(&mut second);
     let std = (second[0] / (total - 1.0)).sqrt();
     centered.div_scalar(std + 1e-8)
-}
-
-/// A one-element tensor's value as `f64`.
-trait ScalarF64 {
-    fn into_scalar_f64(self) -> f64;
-}
-
-impl<B: Backend> ScalarF64 for Tensor<B, 1> {
-    fn into_scalar_f64(self) -> f64 {
-        self.into_data().iter::<f64>().next().unwrap_or(f64::NAN)
-    }
 }
 
 /// Replaces every gradient of `module` in `grads` by its mean over the ranks (one read, one
