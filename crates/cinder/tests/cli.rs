@@ -1577,9 +1577,11 @@ mod mpi {
             .map(|r| r["global_step"].as_u64().unwrap())
             .collect();
         assert_eq!(steps, (1..=37).map(|u| u * 4096).collect::<Vec<_>>());
+        // Time in collectives is recorded for every update (how much depends on the load of
+        // the machine: waiting for a slower rank counts, so no upper bound here).
         for r in &rows {
             let comm = r["time/comm_s"].as_f64().unwrap();
-            assert!(comm > 0.0 && comm < 10.0, "time/comm_s {comm}");
+            assert!(comm.is_finite() && comm > 0.0, "time/comm_s {comm}");
         }
         assert_eq!(
             std::fs::read_dir(&dir).unwrap().count(),
