@@ -58,15 +58,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     for update in 1..=UPDATES {
         // 3. Rollout: T × N steps with the current policy (on the inner, non-autodiff
-        //    backend), recording log π(a|s), V(s) and V(s') of the state each step led to.
-        let rollout = collector.collect(
-            env.as_mut(),
-            &policy.valid(),
-            &value.valid(),
-            N_STEPS,
-            &mut rng,
-            &device,
-        )?;
+        //    backend), recording log π(a|s); then V(s) and V(s') of the state each step led
+        //    to, in one batched pass of the value net.
+        let mut rollout =
+            collector.collect(env.as_mut(), &policy.valid(), N_STEPS, &mut rng, &device)?;
+        rollout.evaluate_values(&value.valid(), &device)?;
 
         // 4. GAE: a truncated episode bootstraps from V(final observation), a terminated one
         //    from 0. Then the batch moves to the device once.

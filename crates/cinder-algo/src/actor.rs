@@ -138,7 +138,7 @@ where
         num_steps: usize,
         rng: &mut TrainRng,
     ) -> Result<Rollout> {
-        collector.collect(env, &self.policy, &self.value, num_steps, rng, &self.device)
+        collector.collect(env, &self.policy, num_steps, rng, &self.device)
     }
 
     fn evaluate(

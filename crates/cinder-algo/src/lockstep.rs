@@ -139,7 +139,7 @@ where
         }
         self.trainers
             .iter_mut()
-            .zip(&clocks)
+            .zip(&mut clocks)
             .zip(callbacks.iter_mut())
             .map(|((t, c), cb)| t.finish(c, &mut **cb))
             .collect()

@@ -331,6 +331,60 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
         }
     }
 
+    /// Starts the critic fit of `batch` on a thread of its own and returns at once: the
+    /// minibatch orders are drawn from `rng` here, as [`fit_critic`](Self::fit_critic) draws
+    /// them, so `rng` can go on (e.g. sample the next rollout's actions) while the critic
+    /// trains, and everything is as after [`fit_critic`](Self::fit_critic) once
+    /// [`finish_critic_fit`](Self::finish_critic_fit) has joined it. Until then this learner
+    /// holds a stand-in for the critic's Adam state: finish every fit before anything else
+    /// touches the learner's critic (a checkpoint, another fit).
+    pub(crate) fn spawn_critic_fit<F: ActionFamily, R: Rng + ?Sized>(
+        &mut self,
+        value: ValueMlp<B>,
+        batch: &Batch<B, F>,
+        rng: &mut R,
+    ) -> CriticJob<B> {
+        let orders = self.critic.draw_orders(batch.host_returns.len(), rng);
+        let stand_in = self.critic.stand_in();
+        let mut critic = std::mem::replace(&mut self.critic, stand_in);
+        let obs = batch.host_obs.clone();
+        let returns = batch.host_returns.clone();
+        let handle = std::thread::Builder::new()
+            .name("cinder-critic".into())
+            .spawn(move || {
+                let t = Instant::now();
+                let saved = critic.optimizer().clone();
+                let fit = match critic.fit_in_order(value.clone(), &obs, &returns, &orders) {
+                    Ok((v, s)) => (v, Ok(s.value_loss)),
+                    Err(e) => {
+                        *critic.optimizer_mut() = saved;
+                        (value, Err(e.to_string()))
+                    }
+                };
+                (critic, fit.0, fit.1, t.elapsed().as_secs_f64())
+            })
+            .expect("the OS could not start the critic thread");
+        CriticJob { handle }
+    }
+
+    /// Waits for a fit started by [`spawn_critic_fit`](Self::spawn_critic_fit), gives the
+    /// critic its Adam state back, and returns the fitted value net (the one passed in when
+    /// the fit failed, the reason in `stats`) and the fit's seconds on its thread. A panic of
+    /// the fit is resumed here.
+    pub(crate) fn finish_critic_fit(
+        &mut self,
+        job: CriticJob<B>,
+        stats: &mut UpdateStats,
+    ) -> (ValueMlp<B>, f64) {
+        let (critic, value, fit, seconds) = job
+            .handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        self.critic = critic;
+        critic_stats(stats, fit);
+        (value, seconds)
+    }
+
     /// The policy half of [`update`](Self::update).
     ///
     /// # Errors
@@ -579,6 +633,17 @@ impl Settings {
         }
         Ok((policy, stats))
     }
+}
+
+/// A critic fit running on its own thread ([`NaturalGradient::spawn_critic_fit`]).
+pub(crate) struct CriticJob<B: AutodiffBackend> {
+    #[allow(clippy::type_complexity)]
+    handle: std::thread::JoinHandle<(
+        ValueFitter<B>,
+        ValueMlp<B>,
+        std::result::Result<f64, String>,
+        f64,
+    )>,
 }
 
 /// Fits the critic; a failed fit leaves its Adam state as it was and gives back `value`

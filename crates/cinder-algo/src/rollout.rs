@@ -1,6 +1,7 @@
 //! Rollout collection: a policy acting in a [`VecEnv`] for `T` steps, recorded as `[T, N, …]`
-//! host buffers with everything the updates need (log-probs and values at collection time, the
-//! value of the state each step led to for GAE).
+//! host buffers with everything the updates need (log-probs at collection time; the values of
+//! the states visited and of the states each step led to, for GAE, come from one batched
+//! forward pass of the value net afterwards: [`Rollout::evaluate_values`]).
 
 use burn::tensor::{Tensor, TensorData, Transaction, backend::Backend};
 use cinder_env::{ActionBuffer, Actions, EpisodeRecord, Space, StepBatch, VecEnv};
@@ -21,6 +22,9 @@ use crate::error::{AlgoError, Result};
 ///
 /// `next_values[t, i]` is V of the state step `t` led to: of the next observation, or of the
 /// final observation when the episode ended in that step — what [`gae`](crate::gae) takes.
+/// [`RolloutCollector::collect`] leaves `values` and `next_values` empty: the value net is not
+/// needed while acting (so it can still be training), and
+/// [`evaluate_values`](Rollout::evaluate_values) fills both in one forward pass.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rollout {
     /// Steps T.
@@ -35,10 +39,18 @@ pub struct Rollout {
     pub actions: ActionBuffer,
     /// log π(a | s) at collection.
     pub log_probs: Vec<f32>,
-    /// V(s) at collection.
+    /// V(s) of each observation (empty until [`evaluate_values`](Self::evaluate_values)).
     pub values: Vec<f32>,
-    /// V(s') of the state each step led to.
+    /// V(s') of the state each step led to (empty until
+    /// [`evaluate_values`](Self::evaluate_values)).
     pub next_values: Vec<f32>,
+    /// The final observations of the episodes that ended, `[E, obs_dim]`, in step order.
+    pub final_obs: Vec<f32>,
+    /// Where each of them ended: the flat index `t·N + i` of its step, `[E]`.
+    pub final_index: Vec<usize>,
+    /// The observations the next rollout starts from, `[N, obs_dim]` (the last step's
+    /// bootstrap).
+    pub last_obs: Vec<f32>,
     /// Rewards (as the env stack returns them, e.g. normalised).
     pub rewards: Vec<f32>,
     /// Terminal steps.
@@ -115,9 +127,9 @@ impl RolloutCollector {
         &self.obs
     }
 
-    /// Collects `num_steps` steps: per step one forward pass of the policy and of the value
-    /// net on the batch, one read-back (actions, log-probs and values in one transaction),
-    /// one env step. Actions are sampled with `rng`.
+    /// Collects `num_steps` steps: per step one forward pass of the policy on the batch, one
+    /// read-back (actions and log-probs in one transaction), one env step. Actions are sampled
+    /// with `rng`. The values are left to [`Rollout::evaluate_values`].
     ///
     /// # Errors
     /// Env errors (e.g. a Gymnasium exception), or a policy whose action kind does not match
@@ -126,7 +138,6 @@ impl RolloutCollector {
         &mut self,
         env: &mut dyn VecEnv,
         policy: &P,
-        value: &ValueMlp<B>,
         num_steps: usize,
         rng: &mut R,
         device: &B::Device,
@@ -145,35 +156,31 @@ impl RolloutCollector {
             obs: Vec::with_capacity(num_steps * n * d),
             actions: env.action_space().action_buffer(0),
             log_probs: Vec::with_capacity(num_steps * n),
-            values: Vec::with_capacity(num_steps * n),
-            next_values: vec![0.0; num_steps * n],
+            values: Vec::new(),
+            next_values: Vec::new(),
+            final_obs: Vec::new(),
+            final_index: Vec::new(),
+            last_obs: Vec::new(),
             rewards: Vec::with_capacity(num_steps * n),
             terminated: Vec::with_capacity(num_steps * n),
             truncated: Vec::with_capacity(num_steps * n),
             episodes: Vec::new(),
             unstable: 0,
         };
-        // Final observations of episodes that ended, evaluated in one batch at the end.
-        let mut final_index: Vec<usize> = Vec::new();
-        let mut final_rows: Vec<f32> = Vec::new();
         let mut env_actions = Vec::new();
         for t in 0..num_steps {
             let obs = Tensor::<B, 2>::from_data(TensorData::new(self.obs.clone(), [n, d]), device);
             let dist = policy.distribution(obs.clone());
             let actions = dist.sample(rng);
             let log_probs = dist.log_prob(actions.clone());
-            let values = value.forward(obs);
-            // One device→host transfer for the actions, log-probs and values.
-            let tx = P::Family::register(Transaction::default(), actions)
-                .register(log_probs)
-                .register(values);
-            let [actions, log_probs, values]: [TensorData; 3] = tx
+            // One device→host transfer for the actions and log-probs.
+            let tx = P::Family::register(Transaction::default(), actions).register(log_probs);
+            let [actions, log_probs]: [TensorData; 2] = tx
                 .execute()
                 .try_into()
-                .expect("three tensors were registered");
+                .expect("two tensors were registered");
             let host = P::Family::from_data(actions);
             rollout.log_probs.extend(log_probs.iter::<f32>());
-            rollout.values.extend(values.iter::<f32>());
             let step_actions = match (&host, &self.bounds) {
                 (ActionBuffer::Continuous(a), Some((low, high))) => {
                     let dim = low.len();
@@ -204,36 +211,78 @@ impl RolloutCollector {
             rollout.episodes.extend_from_slice(&self.out.episodes);
             rollout.unstable += self.out.unstable.len();
             for i in (0..n).filter(|&i| self.out.done(i)) {
-                final_index.push(t * n + i);
-                final_rows.extend_from_slice(self.out.final_obs_row(i));
+                rollout.final_index.push(t * n + i);
+                rollout
+                    .final_obs
+                    .extend_from_slice(self.out.final_obs_row(i));
             }
             self.obs.copy_from_slice(&self.out.obs);
         }
-        // V(s') = V(obs_{t+1}) where the episode goes on (the last step bootstraps from the
-        // observations the next rollout starts from), V(final_obs) where it ended.
-        // One forward pass for both: the final observations of the ended episodes first, then
-        // the last observations (the next rollout's start).
-        let ended = final_index.len();
-        final_rows.extend_from_slice(&self.obs);
+        rollout.last_obs = self.obs.clone();
+        Ok(rollout)
+    }
+}
+
+impl Rollout {
+    /// Fills [`values`](Self::values) and [`next_values`](Self::next_values) with `value`'s
+    /// estimates, in one forward pass over every observation of the rollout, the final
+    /// observations of the episodes that ended and the observations the next rollout starts
+    /// from, and one read-back.
+    ///
+    /// # Errors
+    /// Buffers of inconsistent lengths (a rollout not built by [`RolloutCollector`]).
+    pub fn evaluate_values<B: Backend>(
+        &mut self,
+        value: &ValueMlp<B>,
+        device: &B::Device,
+    ) -> Result<()> {
+        let (n, d, num_steps) = (self.num_envs, self.obs_dim, self.num_steps);
+        let rows = num_steps * n;
+        let ended = self.final_index.len();
+        let consistent = self.obs.len() == rows * d
+            && self.final_obs.len() == ended * d
+            && self.last_obs.len() == n * d
+            && self.final_index.iter().all(|&k| k < rows);
+        if !consistent {
+            return Err(AlgoError::Shape {
+                what: "rollout observations (obs, final_obs, last_obs)",
+                expected: (rows + ended + n) * d,
+                got: self.obs.len() + self.final_obs.len() + self.last_obs.len(),
+                steps: num_steps,
+                num_envs: n,
+            });
+        }
+        // The rollout's observations, then the final observations of the ended episodes, then
+        // the next rollout's start.
+        let mut all = Vec::with_capacity((rows + ended + n) * d);
+        all.extend_from_slice(&self.obs);
+        all.extend_from_slice(&self.final_obs);
+        all.extend_from_slice(&self.last_obs);
         let v: Vec<f32> = value
             .forward(Tensor::<B, 2>::from_data(
-                TensorData::new(final_rows, [ended + n, d]),
+                TensorData::new(all, [rows + ended + n, d]),
                 device,
             ))
             .into_data()
             .iter::<f32>()
             .collect();
-        let (at_final, last) = v.split_at(ended);
-        for (k, next) in rollout.next_values.iter_mut().enumerate() {
-            *next = if k + n < num_steps * n {
-                rollout.values[k + n]
-            } else {
-                last[k % n]
-            };
+        let (values, rest) = v.split_at(rows);
+        let (at_final, last) = rest.split_at(ended);
+        self.values = values.to_vec();
+        // V(s') = V(obs_{t+1}) where the episode goes on (the last step bootstraps from the
+        // observations the next rollout starts from), V(final_obs) where it ended.
+        self.next_values = (0..rows)
+            .map(|k| {
+                if k + n < rows {
+                    values[k + n]
+                } else {
+                    last[k % n]
+                }
+            })
+            .collect();
+        for (&k, &v) in self.final_index.iter().zip(at_final) {
+            self.next_values[k] = v;
         }
-        for (&k, &v) in final_index.iter().zip(at_final) {
-            rollout.next_values[k] = v;
-        }
-        Ok(rollout)
+        Ok(())
     }
 }

@@ -30,7 +30,7 @@ use crate::family::{ActionFamily, AgentPolicy};
 use crate::fsio;
 use crate::gae::gae;
 use crate::metrics::{Metrics, MetricsWriter};
-use crate::natural::NaturalGradient;
+use crate::natural::{CriticJob, NaturalGradient};
 use crate::pg::PolicyGradient;
 use crate::rollout::{Rollout, RolloutCollector};
 use crate::value::explained_variance;
@@ -93,6 +93,9 @@ pub trait Callback {
         let _ = info;
     }
     /// After each update with its metrics row; return [`Control::Stop`] to end training.
+    /// TRPO/NPG with the critic fitted in the background ([`Trainer::set_overlap`]): the row
+    /// may lack the critic's columns (`losses/value_loss`, `update/critic_skipped`,
+    /// `time/value_s`), which the metrics files get when the fit ends.
     fn on_update_end(&mut self, metrics: &Metrics) -> Control {
         let _ = metrics;
         Control::Continue
@@ -295,6 +298,16 @@ pub(crate) struct Pending<B: AutodiffBackend, F: ActionFamily> {
     explained_variance: f64,
 }
 
+/// A critic fit running in the background and the metrics row of its update, which is written
+/// when the fit is joined (it lacks the critic's columns until then).
+struct Background<B: AutodiffBackend> {
+    job: CriticJob<B>,
+    row: Option<Metrics>,
+}
+
+/// The metrics of the critic fit, which a row built while the fit runs lacks.
+const CRITIC_COLUMNS: [&str; 3] = ["losses/value_loss", "update/critic_skipped", "time/value_s"];
+
 /// Wall clock of one `train` call.
 pub(crate) struct Clock {
     start: Instant,
@@ -340,8 +353,14 @@ pub struct Trainer<B: AutodiffBackend, P: AgentPolicy<B>> {
     /// The update whose networks the actor holds (`None`: not synced since it was set or
     /// since a checkpoint was loaded).
     actor_synced: Option<u64>,
-    /// TRPO/NPG: run the policy step and the critic fit at the same time.
+    /// TRPO/NPG: fit the critic in the background (beside the policy step, the logging and
+    /// the next rollout).
     overlap: bool,
+    /// The critic fit running in the background, with its update's metrics row once
+    /// [`end_update`](Self::end_update) has built it.
+    background: Option<Background<B>>,
+    /// Seconds of background critic fits joined since the clock last took them.
+    unclaimed_critic_s: f64,
     /// The ranks training this policy together (one process by default).
     comm: Arc<dyn Communicator>,
     /// The normalisers' statistics every rank held after the last merge (data-parallel runs).
@@ -466,6 +485,8 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             actor: None,
             actor_synced: None,
             overlap: overlap_by_default::<B>(device),
+            background: None,
+            unclaimed_critic_s: 0.0,
             checkpoints_in_run: root_says(&*comm, run_dir.is_some()),
             comm,
             synced_stats,
@@ -849,6 +870,15 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     /// # Errors
     /// Env failures and I/O errors. Non-finite updates are skipped and logged, not errors.
     pub fn train(&mut self, callback: &mut dyn Callback) -> Result<TrainSummary> {
+        let result = self.train_loop(callback);
+        if result.is_err() {
+            // The critic's state comes back even when training failed.
+            let _ = self.join_critic();
+        }
+        result
+    }
+
+    fn train_loop(&mut self, callback: &mut dyn Callback) -> Result<TrainSummary> {
         let mut clock = Clock::new(self.global_step);
         while !self.done() {
             let mut pending = self.begin_update(callback)?;
@@ -857,7 +887,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
                 break;
             }
         }
-        self.finish(&clock, callback)
+        self.finish(&mut clock, callback)
     }
 
     /// Whether the budget is spent.
@@ -879,8 +909,12 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             .schedule
             .progress(self.global_step, self.config.total_timesteps);
         let comm_seconds = self.comm.seconds();
-        let (rollout, mut times) = self.collect()?;
+        let (mut rollout, mut times) = self.collect()?;
         self.merge_statistics()?;
+        // The values need the critic of the last update, which may have been fitting while
+        // this rollout was collected.
+        self.join_critic()?;
+        rollout.evaluate_values(&self.value.valid(), &self.device)?;
         self.global_step += (self.config.n_steps * self.config.num_envs * self.comm.size()) as u64;
         let episodes: Vec<(f64, u64)> = rollout
             .episodes
@@ -922,9 +956,50 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         let stats = self.learn_shard(pending)?;
         if self.comm.size() > 1 {
             self.policy = comm::broadcast_module(&*self.comm, self.policy.clone(), 0)?;
-            self.value = comm::broadcast_module(&*self.comm, self.value.clone(), 0)?;
+            // A critic fitting in the background is broadcast when it is joined.
+            if self.background.is_none() {
+                self.value = comm::broadcast_module(&*self.comm, self.value.clone(), 0)?;
+            }
         }
         Ok(stats)
+    }
+
+    /// Waits for the critic fit running in the background, if any: the fitted value net
+    /// replaces the trainer's (rank 0's on every rank, data-parallel), and the metrics row of
+    /// its update, when [`end_update`](Self::end_update) stashed one, gets the critic's
+    /// columns and is written. Returns the fit's stats (`value_loss`, `critic_skipped`) and
+    /// seconds when the row was not built yet.
+    fn join_critic(&mut self) -> Result<Option<(UpdateStats, f64)>> {
+        let Some(Background { job, row }) = self.background.take() else {
+            return Ok(None);
+        };
+        let Learner::Natural(n) = &mut self.learner else {
+            unreachable!("only TRPO/NPG fit the critic in the background");
+        };
+        let mut stats = UpdateStats::default();
+        let (value, seconds) = n.finish_critic_fit(job, &mut stats);
+        self.value = value;
+        if self.comm.size() > 1 {
+            self.value = comm::broadcast_module(&*self.comm, self.value.clone(), 0)?;
+        }
+        let Some(mut row) = row else {
+            return Ok(Some((stats, seconds)));
+        };
+        self.unclaimed_critic_s += seconds;
+        row.set("losses/value_loss", stats.value_loss);
+        row.set(
+            "update/critic_skipped",
+            f64::from(u8::from(stats.critic_skipped.is_some())),
+        );
+        row.set("time/value_s", seconds);
+        if let Some(reason) = &stats.critic_skipped {
+            self.critic_skipped_updates += 1;
+            row.set_note("update/critic_skip_reason", reason.clone());
+        }
+        if let Some(m) = &mut self.metrics {
+            m.write(&row)?;
+        }
+        Ok(None)
     }
 
     /// Merges the normalisers' statistics of every rank once per update (data-parallel).
@@ -946,13 +1021,26 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         let value = self.value.clone();
         match &mut self.learner {
             Learner::Natural(n) if self.overlap => {
-                let (p, v, stats, [policy_s, critic_s]) =
-                    n.update_overlapped(policy, value, &pending.batch, &mut self.rng)?;
-                self.policy = p;
-                self.value = v;
-                pending.times[2] = policy_s;
-                pending.times[3] = critic_s;
-                Ok(stats)
+                // The critic fits in the background from here until the next update needs
+                // its values; the policy step runs meanwhile on this thread.
+                let saved = (n.critic().optimizer().clone(), self.rng.clone());
+                let job = n.spawn_critic_fit(value, &pending.batch, &mut self.rng);
+                match n.policy_step(policy, &pending.batch) {
+                    Ok((policy, stats)) => {
+                        self.policy = policy;
+                        pending.times[2] = t.elapsed().as_secs_f64();
+                        self.background = Some(Background { job, row: None });
+                        Ok(stats)
+                    }
+                    Err(e) => {
+                        // As if the update had not begun: the critic's Adam state, the value
+                        // net and the generator as they were.
+                        n.finish_critic_fit(job, &mut UpdateStats::default());
+                        *n.critic_mut().optimizer_mut() = saved.0;
+                        self.rng = saved.1;
+                        Err(e)
+                    }
+                }
             }
             Learner::Natural(n) => {
                 let (policy, stats) = n.policy_step(policy, &pending.batch)?;
@@ -1001,15 +1089,29 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         let Pending {
             episodes,
             unstable,
-            times,
+            mut times,
             explained_variance,
             comm_seconds,
             ..
         } = pending;
+        let mut stats = stats;
+        self.update += 1;
+        let ck = self.config.checkpoint_interval;
+        let checkpoint_due =
+            ck > 0 && self.update.is_multiple_of(ck as u64) && self.checkpoints_in_run;
+        // A checkpoint holds the fitted critic, and the last update's row is complete: wait
+        // for a background fit then. Otherwise its columns come when it is joined.
+        if (checkpoint_due || self.done())
+            && let Some((critic, seconds)) = self.join_critic()?
+        {
+            stats.value_loss = critic.value_loss;
+            stats.critic_skipped = critic.critic_skipped;
+            times[3] = seconds;
+        }
+        clock.split[3] += std::mem::take(&mut self.unclaimed_critic_s);
         for (s, t) in clock.split.iter_mut().zip(times) {
             *s += t;
         }
-        self.update += 1;
         let mut row = Metrics::default();
         row.set("global_step", self.global_step as f64);
         row.set("update", self.update as f64);
@@ -1078,15 +1180,24 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             row.set("eval/std_return", eval.std_return);
             callback.on_evaluation(&eval);
         }
-        if let Some(m) = &mut self.metrics {
-            m.write(&row)?;
+        match &mut self.background {
+            Some(background) => {
+                for column in CRITIC_COLUMNS {
+                    row.values.remove(column);
+                }
+                background.row = Some(row.clone());
+            }
+            None => {
+                if let Some(m) = &mut self.metrics {
+                    m.write(&row)?;
+                }
+            }
         }
         let vi = self.config.video_interval;
         if vi > 0 && self.update.is_multiple_of(vi as u64) && self.run_dir.is_some() {
             self.record_video()?;
         }
-        let ck = self.config.checkpoint_interval;
-        if ck > 0 && self.update.is_multiple_of(ck as u64) && self.checkpoints_in_run {
+        if checkpoint_due {
             self.save_checkpoint_in_run()?;
         }
         let control = callback.on_update_end(&row);
@@ -1107,9 +1218,11 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     /// The final evaluation (unless one just ran) and checkpoint, and the summary.
     pub(crate) fn finish(
         &mut self,
-        clock: &Clock,
+        clock: &mut Clock,
         callback: &mut dyn Callback,
     ) -> Result<TrainSummary> {
+        self.join_critic()?;
+        clock.split[3] += std::mem::take(&mut self.unclaimed_critic_s);
         let final_eval = match &self.last_eval {
             Some(e) if e.global_step == self.global_step => e.clone(),
             _ => {
@@ -1150,7 +1263,6 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             None => self.collector.collect(
                 self.env.as_mut(),
                 &self.policy.valid(),
-                &self.value.valid(),
                 self.config.n_steps,
                 &mut self.rng,
                 &self.device,
@@ -1170,18 +1282,26 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         self.actor_synced = None;
     }
 
-    /// TRPO and NPG: whether the policy step and the critic fit run at the same time, on two
-    /// threads ([`NaturalGradient::update_overlapped`]). On the CPU backends (flex, ndarray)
-    /// what is learned is the same either way, bit for bit, and the update's wall clock is
-    /// about the longer of the two instead of their sum: on by default there when the machine
-    /// has more than one core; turn it off to keep a run on one core (e.g. one job per core in
-    /// a sweep). Off by default on every other backend: cubecl 0.10 (wgpu, cuda) picks kernels
-    /// by timing them, and while one thread tunes a kernel any other thread that needs it runs
-    /// a fallback variant, which can round differently — so two threads are not bit-exact
-    /// against one, nor a resumed run against the uninterrupted one — and the device
-    /// serialises the work anyway. PPO and VPG are not affected.
+    /// TRPO and NPG: whether the critic fit runs in the background, on a thread of its own,
+    /// while this thread takes the policy step, logs and evaluates the update and collects the
+    /// next rollout; the fit is joined where its result is first needed (the next rollout's
+    /// values, a checkpoint, the end of the run). The critic's minibatch orders are drawn
+    /// from the generator before the rollout draws its actions, as in sequence, so on the
+    /// CPU backends (flex, ndarray) what is learned is the same either way, bit for bit, and
+    /// an update costs about the longer of the critic fit and everything else instead of their
+    /// sum. On by default there when the machine has more than one core; turn it off to keep
+    /// a run on one core (e.g. one job per core in a sweep). Off by default on every other
+    /// backend: cubecl 0.10 (wgpu, cuda) picks kernels by timing them, and while one thread
+    /// tunes a kernel any other thread that needs it runs a fallback variant, which can round
+    /// differently — so two threads are not bit-exact against one, nor a resumed run against
+    /// the uninterrupted one — and the device serialises the work anyway. PPO and VPG are not
+    /// affected.
     ///
-    /// [`NaturalGradient::update_overlapped`]: crate::NaturalGradient::update_overlapped
+    /// With the overlap, [`Callback::on_update_end`] may see an update's row before its
+    /// critic has finished: the row then lacks `losses/value_loss`, `update/critic_skipped`
+    /// and `time/value_s`, which `metrics.csv`, `metrics.jsonl` and TensorBoard still get
+    /// (the row is written once the fit is joined). Rows of updates that write a checkpoint,
+    /// and of the last update, are complete.
     pub fn set_overlap(&mut self, on: bool) {
         self.overlap = on;
     }

@@ -101,6 +101,18 @@ impl<B: AutodiffBackend> ValueFitter<B> {
         &self.config
     }
 
+    /// A fitter with this one's config and communicator and a fresh Adam state, to stand in
+    /// while this one fits on another thread.
+    pub(crate) fn stand_in(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            optimizer: AdamConfig::new()
+                .with_epsilon(self.config.adam_epsilon)
+                .init(),
+            comm: self.comm.clone(),
+        }
+    }
+
     /// The Adam state (part of a checkpoint).
     pub fn optimizer(&self) -> &OptimizerAdaptor<Adam, ValueMlp<B>, B> {
         &self.optimizer
@@ -124,30 +136,61 @@ impl<B: AutodiffBackend> ValueFitter<B> {
     /// Adam state.
     pub fn fit<R: Rng + ?Sized>(
         &mut self,
-        mut value: ValueMlp<B>,
+        value: ValueMlp<B>,
         obs: &[f32],
         returns: &[f32],
         rng: &mut R,
     ) -> crate::Result<(ValueMlp<B>, ValueFitStats)> {
+        check_sizes(obs, returns)?;
+        let orders = self.draw_orders(returns.len(), rng);
+        self.fit_in_order(value, obs, returns, &orders)
+    }
+
+    /// The minibatch order of every pass of a fit on `m` samples, drawn from `rng` as
+    /// [`fit`](Self::fit) draws them (one shuffle per pass, each of the previous order), so
+    /// that the fit can run elsewhere while `rng` goes on.
+    pub fn draw_orders<R: Rng + ?Sized>(&self, m: usize, rng: &mut R) -> PassOrders {
+        let mut order: Vec<usize> = (0..m).collect();
+        PassOrders(
+            (0..self.config.n_critic_updates)
+                .map(|_| {
+                    order.shuffle(rng);
+                    order.clone()
+                })
+                .collect(),
+        )
+    }
+
+    /// [`fit`](Self::fit) with the passes' minibatch orders drawn beforehand by
+    /// [`draw_orders`](Self::draw_orders).
+    ///
+    /// # Errors
+    /// As [`fit`](Self::fit); also orders drawn for another number of samples or passes.
+    pub fn fit_in_order(
+        &mut self,
+        mut value: ValueMlp<B>,
+        obs: &[f32],
+        returns: &[f32],
+        orders: &PassOrders,
+    ) -> crate::Result<(ValueMlp<B>, ValueFitStats)> {
+        check_sizes(obs, returns)?;
         let m = returns.len();
-        if m == 0 || !obs.len().is_multiple_of(m) {
+        if orders.0.len() != self.config.n_critic_updates || orders.0.iter().any(|o| o.len() != m) {
             return Err(AlgoError::Shape {
-                what: "value-fit observations",
-                expected: m,
-                got: obs.len(),
+                what: "value-fit pass orders",
+                expected: self.config.n_critic_updates * m,
+                got: orders.0.iter().map(Vec::len).sum(),
                 steps: m,
                 num_envs: 1,
             });
         }
         let d = obs.len() / m;
         let device = value.devices().into_iter().next().unwrap_or_default();
-        let mut order: Vec<usize> = (0..m).collect();
         let mut pass_obs = vec![0.0; m * d];
         let mut pass_returns = vec![0.0; m];
         let mut steps = 0;
         let mut last_pass_loss = 0.0;
-        for pass in 0..self.config.n_critic_updates {
-            order.shuffle(rng);
+        for (pass, order) in orders.0.iter().enumerate() {
             // The pass's data in minibatch order, gathered on the host and uploaded once:
             // each minibatch is then a slice of it. A gather on the device per minibatch is an
             // index upload and two `select`s, and burn-flex's 1-D `select` hands its loop to
@@ -211,6 +254,25 @@ impl<B: AutodiffBackend> ValueFitter<B> {
             },
         ))
     }
+}
+
+/// The minibatch order of each pass of a value fit ([`ValueFitter::draw_orders`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassOrders(Vec<Vec<usize>>);
+
+/// `obs` is `[M, obs_dim]` for the `M = returns.len() > 0` returns.
+fn check_sizes(obs: &[f32], returns: &[f32]) -> crate::Result<()> {
+    let m = returns.len();
+    if m == 0 || !obs.len().is_multiple_of(m) {
+        return Err(AlgoError::Shape {
+            what: "value-fit observations",
+            expected: m,
+            got: obs.len(),
+            steps: m,
+            num_envs: 1,
+        });
+    }
+    Ok(())
 }
 
 /// `1 − Var(target − predicted) / Var(target)` (`losses/explained_variance`); NaN when the

@@ -78,16 +78,10 @@ fn batch(t: usize, n: usize) -> (Batch<B, GaussianFamily>, GaussianMlpPolicy<B>,
     let mut env = TimeLimit::new(NativeVecEnv::new(Pendulum::default(), n).unwrap(), 200).unwrap();
     let mut collector = RolloutCollector::new(&mut env, 7).unwrap();
     let mut rng = StdRng::seed_from_u64(3);
-    let r = collector
-        .collect(
-            &mut env,
-            &policy.valid(),
-            &value.valid(),
-            t,
-            &mut rng,
-            &device,
-        )
+    let mut r = collector
+        .collect(&mut env, &policy.valid(), t, &mut rng, &device)
         .unwrap();
+    r.evaluate_values(&value.valid(), &device).unwrap();
     let adv = gae(
         &r.rewards,
         &r.values,

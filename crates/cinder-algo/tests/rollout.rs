@@ -31,9 +31,19 @@ fn gaussian_rollout_matches_a_replay_of_its_actions() {
     let mut env = pendulum(n);
     let mut collector = RolloutCollector::new(&mut env, 7).unwrap();
     let mut rng = StdRng::seed_from_u64(3);
-    let r = collector
-        .collect(&mut env, &policy, &value, t_len, &mut rng, &device)
+    let mut r = collector
+        .collect(&mut env, &policy, t_len, &mut rng, &device)
         .unwrap();
+    assert!(
+        r.values.is_empty() && r.next_values.is_empty(),
+        "values come after acting"
+    );
+    assert_eq!(
+        r.final_index.len(),
+        n,
+        "each env's episode was cut at 200 steps"
+    );
+    r.evaluate_values(&value, &device).unwrap();
     assert_eq!((r.num_steps, r.num_envs, r.obs_dim), (t_len, n, 3));
     assert_eq!(r.obs.len(), t_len * n * 3);
     let ActionBuffer::Continuous(actions) = &r.actions else {
@@ -123,6 +133,15 @@ fn gaussian_rollout_matches_a_replay_of_its_actions() {
     )
     .unwrap();
     assert!(adv.advantages.iter().all(|a| a.is_finite()));
+
+    // Buffers that do not fit together are refused, not read out of bounds.
+    let mut broken = r.clone();
+    broken.final_index[0] = t_len * n;
+    let err = broken.evaluate_values(&value, &device).unwrap_err();
+    assert!(err.to_string().contains("rollout observations"), "{err}");
+    let mut broken = r;
+    broken.last_obs.pop();
+    assert!(broken.evaluate_values(&value, &device).is_err());
 }
 
 #[test]
@@ -131,7 +150,6 @@ fn categorical_rollout_records_episodes_and_is_reproducible() {
     let policy = CategoricalMlpPolicyConfig::new(4, 2)
         .init::<B>(1, &device)
         .unwrap();
-    let value = ValueMlpConfig::new(4).init::<B>(2, &device).unwrap();
     let run = || {
         let mut env = RecordEpisodeStatistics::new(
             TimeLimit::new(NativeVecEnv::new(CartPole::default(), 4).unwrap(), 500).unwrap(),
@@ -141,10 +159,10 @@ fn categorical_rollout_records_episodes_and_is_reproducible() {
         let mut collector = RolloutCollector::new(&mut env, 1).unwrap();
         let mut rng = StdRng::seed_from_u64(9);
         let first = collector
-            .collect(&mut env, &policy, &value, 64, &mut rng, &device)
+            .collect(&mut env, &policy, 64, &mut rng, &device)
             .unwrap();
         let second = collector
-            .collect(&mut env, &policy, &value, 64, &mut rng, &device)
+            .collect(&mut env, &policy, 64, &mut rng, &device)
             .unwrap();
         (first, second)
     };
@@ -186,12 +204,11 @@ fn mismatched_policy_and_env_is_an_error() {
     let policy = CategoricalMlpPolicyConfig::new(3, 2)
         .init::<B>(1, &device)
         .unwrap();
-    let value = ValueMlpConfig::new(3).init::<B>(2, &device).unwrap();
     let mut env = pendulum(2);
     let mut collector = RolloutCollector::new(&mut env, 0).unwrap();
     let mut rng = StdRng::seed_from_u64(0);
     let err = collector
-        .collect(&mut env, &policy, &value, 4, &mut rng, &device)
+        .collect(&mut env, &policy, 4, &mut rng, &device)
         .unwrap_err();
     assert!(err.to_string().contains("discrete"), "{err}");
 }

@@ -546,8 +546,8 @@ fn open_agent<B: AutodiffBackend>(
         MlpAgent::<B>::data_parallel(config.clone(), Some(dir), device, comm)?
     };
     actor.install(&mut agent)?;
-    // TRPO/NPG overlap the policy step and the critic fit on two threads (CPU backends);
-    // `--threads 1` (one core per run, e.g. a job of a sweep) keeps the learner on one.
+    // TRPO/NPG fit the critic on a thread of its own, beside the policy step and the next
+    // rollout (CPU backends); `--threads 1` (one core per run, e.g. a job of a sweep) keeps the learner on one.
     if rayon::current_num_threads() == 1 {
         agent.set_overlap(false);
     }

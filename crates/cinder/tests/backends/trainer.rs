@@ -88,6 +88,17 @@ fn metrics_rows(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A callback that keeps the rows it is handed.
+#[derive(Default)]
+struct Rows(Vec<Metrics>);
+
+impl Callback for Rows {
+    fn on_update_end(&mut self, metrics: &Metrics) -> Control {
+        self.0.push(metrics.clone());
+        Control::Continue
+    }
+}
+
 fn checkpoint(dir: &Path, update: u64) -> PathBuf {
     dir.join("checkpoints").join(format!("update_{update:06}"))
 }
@@ -651,9 +662,13 @@ fn a_host_copy_acts_as_the_learner_does<B: Backend>(device: &B::Device) {
     }
 }
 
-/// TRPO's policy step and critic fit at the same time (two threads) learn exactly what they
-/// learn one after the other: the same parameters and metrics, bit for bit. They share only
-/// the batch; the critic alone draws from the generator. Both action kinds on flex; Gaussian
+/// TRPO's critic fit in the background (beside the policy step, the logging and the next
+/// rollout, on a thread of its own) learns exactly what the fit in sequence learns: the same
+/// parameters, metrics rows and checkpoints, bit for bit. The critic's minibatch orders are
+/// drawn before the rollout draws its actions, as in sequence. Five updates with a
+/// checkpoint every second one: updates 1 and 3 are joined by the next rollout, 2 and 4 by
+/// their checkpoint, 5 by the end of the run; the callback's rows of 1 and 3 come before their
+/// critic's columns. Both action kinds on flex; Gaussian
 /// on ndarray (its categorical path is not deterministic run to run, see the resume test) and
 /// on wgpu (lavapipe's kernel compiles cost CI time). The overlap is on by default on the CPU
 /// backends only: on wgpu, cubecl runs a fallback kernel for a key another thread is still
@@ -670,28 +685,67 @@ fn overlapped_updates_equal_sequential_ones<B: Backend>(device: &B::Device) {
         if backend_name::<B>() != "flex" && env == "CartPole-v1" {
             continue;
         }
-        let config = small_config(env, "trpo", 2);
+        let config = small_config(env, "trpo", 5).with_checkpoint_interval(2);
         let dirs = [
             temp_dir(&format!("overlap-{}-{env}-seq", backend_name::<B>())),
             temp_dir(&format!("overlap-{}-{env}-both", backend_name::<B>())),
         ];
         let mut runs = Vec::new();
+        let mut with_value_loss = Vec::new();
         for (dir, overlap) in dirs.iter().zip([false, true]) {
             let mut agent =
                 MlpAgent::<Autodiff<B>>::new(config.clone(), Some(dir), device).unwrap();
             agent.set_overlap(overlap);
-            agent.train(&mut NoCallback).unwrap();
+            let mut rows = Rows::default();
+            agent.train(&mut rows).unwrap();
+            with_value_loss.push(
+                rows.0
+                    .iter()
+                    .map(|r| r.get("losses/value_loss").is_some())
+                    .collect::<Vec<_>>(),
+            );
             runs.push((
                 agent.policy_params(),
                 agent.value_params(),
                 metrics_rows(dir),
             ));
         }
-        assert_eq!(runs[0].2.len(), 2, "{env}: two updates logged");
+        assert_eq!(runs[0].2.len(), 5, "{env}: five updates logged");
+        assert!(
+            runs[0].2.iter().all(|r| r["losses/value_loss"].is_number()),
+            "{env}: every row has its value loss"
+        );
         assert!(
             runs[0] == runs[1],
-            "{env}: overlapped update differs from sequential"
+            "{env}: the critic fitted in the background differs from the one fitted in sequence"
         );
+        assert_eq!(with_value_loss[0], [true; 5], "{env}: in sequence");
+        assert_eq!(
+            with_value_loss[1],
+            [false, true, false, true, true],
+            "{env}: the callback's rows in the background"
+        );
+        // The checkpoint of update 2 holds its fitted critic: a run resumed from it, with the
+        // critic in the background again, ends where the uninterrupted runs ended.
+        let dir = temp_dir(&format!("overlap-{}-{env}-resumed", backend_name::<B>()));
+        std::fs::create_dir_all(dir.join("checkpoints")).unwrap();
+        copy_dir(&checkpoint(&dirs[1], 2), &checkpoint(&dir, 2));
+        let mut resumed =
+            MlpAgent::<Autodiff<B>>::resume(&checkpoint(&dir, 2), None, Some(&dir), device)
+                .unwrap();
+        resumed.set_overlap(true);
+        resumed.train(&mut NoCallback).unwrap();
+        assert!(
+            (resumed.policy_params(), resumed.value_params())
+                == (runs[0].0.clone(), runs[0].1.clone()),
+            "{env}: resumed from update 2 in the background"
+        );
+        assert_eq!(
+            metrics_rows(&dir)[..],
+            runs[0].2[2..],
+            "{env}: rows after resuming"
+        );
+        let _ = std::fs::remove_dir_all(dir);
         for dir in dirs {
             let _ = std::fs::remove_dir_all(dir);
         }
