@@ -15,7 +15,7 @@ use crate::batch::{Batch, UpdateStats, read_scalars};
 use crate::comm::{self, Communicator};
 use crate::error::{AlgoError, Result};
 use crate::family::{ActionFamily, AgentPolicy, FisherPolicy, FvpKind};
-use crate::value::{ValueFitConfig, ValueFitter};
+use crate::value::{PassOrders, ValueFitConfig, ValueFitter};
 
 /// TRPO hyperparameters; names and defaults as sb3-contrib's `TRPO`.
 ///
@@ -353,15 +353,8 @@ impl<B: AutodiffBackend> NaturalGradient<B> {
             .name("cinder-critic".into())
             .spawn(move || {
                 let t = Instant::now();
-                let saved = critic.optimizer().clone();
-                let fit = match critic.fit_in_order(value.clone(), &obs, &returns, &orders) {
-                    Ok((v, s)) => (v, Ok(s.value_loss)),
-                    Err(e) => {
-                        *critic.optimizer_mut() = saved;
-                        (value, Err(e.to_string()))
-                    }
-                };
-                (critic, fit.0, fit.1, t.elapsed().as_secs_f64())
+                let (value, fit) = fit_critic_in_order(&mut critic, value, &obs, &returns, &orders);
+                (critic, value, fit, t.elapsed().as_secs_f64())
             })
             .expect("the OS could not start the critic thread");
         CriticJob { handle }
@@ -654,8 +647,20 @@ fn fit_critic<B: AutodiffBackend, F: ActionFamily, R: Rng + ?Sized>(
     batch: &Batch<B, F>,
     rng: &mut R,
 ) -> (ValueMlp<B>, std::result::Result<f64, String>) {
+    let orders = critic.draw_orders(batch.host_returns.len(), rng);
+    fit_critic_in_order(critic, value, &batch.host_obs, &batch.host_returns, &orders)
+}
+
+/// [`fit_critic`] with the minibatch orders drawn beforehand.
+fn fit_critic_in_order<B: AutodiffBackend>(
+    critic: &mut ValueFitter<B>,
+    value: ValueMlp<B>,
+    obs: &[f32],
+    returns: &[f32],
+    orders: &PassOrders,
+) -> (ValueMlp<B>, std::result::Result<f64, String>) {
     let saved = critic.optimizer().clone();
-    match critic.fit(value.clone(), &batch.host_obs, &batch.host_returns, rng) {
+    match critic.fit_in_order(value.clone(), obs, returns, orders) {
         Ok((v, s)) => (v, Ok(s.value_loss)),
         Err(e) => {
             *critic.optimizer_mut() = saved;

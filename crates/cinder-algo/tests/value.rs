@@ -91,3 +91,38 @@ fn bad_value_fit_input_is_refused() {
         .unwrap();
     assert!(err.to_string().contains("value-fit observations"), "{err}");
 }
+
+/// A fit is its passes' orders drawn from the generator, then the passes in those orders: the
+/// two halves apart (as the trainer runs them, the second on another thread) give the same
+/// network bit for bit and leave the generator where the fit leaves it. Orders drawn for
+/// another sample count are refused.
+#[test]
+fn a_fit_in_drawn_orders_is_the_fit() {
+    let (obs, targets) = data(300);
+    let value = ValueMlpConfig::new(3)
+        .init::<B>(1, &Default::default())
+        .unwrap();
+    let config = ValueFitConfig::new().with_n_critic_updates(3);
+    let mut whole = ValueFitter::<B>::new(config.clone()).unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    let (a, stats_a) = whole.fit(value.clone(), &obs, &targets, &mut rng).unwrap();
+    let mut halves = ValueFitter::<B>::new(config).unwrap();
+    let mut rng2 = StdRng::seed_from_u64(5);
+    let orders = halves.draw_orders(300, &mut rng2);
+    assert_eq!(
+        rng.random::<u64>(),
+        rng2.random::<u64>(),
+        "the generator after both"
+    );
+    let (b, stats_b) = halves
+        .fit_in_order(value.clone(), &obs, &targets, &orders)
+        .unwrap();
+    assert_eq!(predict(&a, &obs), predict(&b, &obs));
+    assert_eq!(stats_a, stats_b);
+    let short = halves.draw_orders(299, &mut rng2);
+    let err = halves
+        .fit_in_order(value, &obs, &targets, &short)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("pass orders"), "{err}");
+}
