@@ -1082,7 +1082,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
     pub(crate) fn end_update(
         &mut self,
         pending: Pending<B, P::Family>,
-        stats: UpdateStats,
+        mut stats: UpdateStats,
         clock: &mut Clock,
         callback: &mut dyn Callback,
     ) -> Result<Control> {
@@ -1094,7 +1094,6 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
             comm_seconds,
             ..
         } = pending;
-        let mut stats = stats;
         self.update += 1;
         let ck = self.config.checkpoint_interval;
         let checkpoint_due =

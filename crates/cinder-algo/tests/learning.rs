@@ -35,13 +35,17 @@ fn run(config: TrainConfig) -> TrainSummary {
     s
 }
 
-/// Trains within `budget` env steps (whole updates only: the last one may not overshoot) and
-/// checks the final deterministic evaluation.
-fn check(config: TrainConfig, budget: u64, threshold: f64) {
+/// Trains within `budget` env steps (whole updates only: the last one may not overshoot).
+fn run_within(config: TrainConfig, budget: u64) -> TrainSummary {
     let batch = (config.n_steps * config.num_envs) as u64;
-    let config = config.with_total_timesteps(budget - budget % batch);
-    let s = run(config);
+    let s = run(config.with_total_timesteps(budget - budget % batch));
     assert!(s.steps <= budget);
+    s
+}
+
+/// Trains within `budget` env steps and checks the final deterministic evaluation.
+fn check(config: TrainConfig, budget: u64, threshold: f64) {
+    let s = run_within(config, budget);
     assert!(
         s.final_eval.mean_return >= threshold,
         "{} on {}: {:.1} < {threshold}",
@@ -83,10 +87,7 @@ fn trpo_cartpole_three_seeds() {
     let finals: Vec<f64> = (0..3)
         .map(|seed| {
             let config = preset("CartPole-v1", "trpo").unwrap().with_seed(seed);
-            let batch = (config.n_steps * config.num_envs) as u64;
-            let s = run(config.with_total_timesteps(budget - budget % batch));
-            assert!(s.steps <= budget);
-            s.final_eval.mean_return
+            run_within(config, budget).final_eval.mean_return
         })
         .collect();
     let mean = finals.iter().sum::<f64>() / 3.0;
