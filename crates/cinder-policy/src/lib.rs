@@ -29,6 +29,7 @@ mod dense;
 mod distribution;
 mod error;
 pub mod flat;
+mod host;
 mod init;
 mod mlp;
 mod policy;
@@ -40,6 +41,7 @@ pub use distribution::{
     GaussianFamily,
 };
 pub use error::{PolicyError, Result};
+pub use host::{HostMlp, HostWorkspace};
 pub use init::orthogonal;
 pub use mlp::{Mlp, MlpConfig, MlpTrace};
 pub use policy::{

@@ -193,7 +193,8 @@ pub fn bench_cg<B: Backend>(
 /// with `problem.hidden` layers, as the trainer builds it) over `problem.batch` random
 /// observations and returns, in minibatches of `minibatch`: `⌈batch / minibatch⌉` Adam steps
 /// and the pass's one read-back. The Adam state carries over from run to run, as it does
-/// from update to update.
+/// from update to update. `on_host`: the fit the trainer runs, on the host in plain Rust;
+/// `false` times the same steps as burn ops on `B` (`ValueFitConfig::on_host`).
 ///
 /// [`ValueFitter`]: cinder_algo::ValueFitter
 /// [`ValueMlp`]: cinder_policy::ValueMlp
@@ -201,6 +202,7 @@ pub fn bench_critic<B: AutodiffBackend>(
     device: &B::Device,
     problem: &Problem,
     minibatch: usize,
+    on_host: bool,
     reps: Reps,
 ) -> Timing {
     let mut value = cinder_policy::ValueMlpConfig::new(problem.obs_dim)
@@ -220,7 +222,8 @@ pub fn bench_critic<B: AutodiffBackend>(
     let returns = host(problem.batch, &mut rng);
     let config = cinder_algo::ValueFitConfig::new()
         .with_n_critic_updates(1)
-        .with_batch_size(minibatch);
+        .with_batch_size(minibatch)
+        .with_on_host(on_host);
     let mut fitter = cinder_algo::ValueFitter::<B>::new(config).expect("valid sizes");
     time::<B>(device, 3, reps, || {
         let (v, _) = fitter

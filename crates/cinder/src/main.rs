@@ -261,6 +261,10 @@ enum BenchCommand {
         /// Minibatch size of the fit (`batch_size`).
         #[arg(long, default_value_t = 128)]
         minibatch: usize,
+        /// Time the fit as burn ops on the backend instead of the host fit the trainer runs
+        /// (the same Adam steps; for comparison).
+        #[arg(long)]
+        burn_ops: bool,
         /// Timed repetitions.
         #[arg(long, default_value_t = 20)]
         reps: usize,
@@ -1192,6 +1196,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Bench(BenchCommand::Critic {
             common,
             minibatch,
+            burn_ops,
             reps,
         }) => {
             let (problem, kind) = (common.problem()?, common.backend()?);
@@ -1204,12 +1209,14 @@ fn run(cli: Cli) -> Result<(), String> {
                     &device,
                     &problem,
                     minibatch,
+                    !burn_ops,
                     bench::Reps::exactly(reps),
                 )
             });
             let steps = problem.batch.div_ceil(minibatch);
             let extra = serde_json::json!({
                 "minibatch": minibatch,
+                "on_host": !burn_ops,
                 "adam_steps": steps,
                 "ms_per_step": t.median_ms / steps as f64,
             });

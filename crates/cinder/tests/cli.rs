@@ -1151,6 +1151,7 @@ fn bench_overhead_prints_training_against_the_envs_alone() {
     let row: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(row["bench"], "critic");
     assert_eq!(row["adam_steps"], 3, "{row}");
+    assert_eq!(row["on_host"], true, "the trainer's fit by default: {row}");
     assert!(row.get("method").is_none(), "{row}");
     let median = row["median_ms"].as_f64().unwrap();
     assert!(median > 0.0, "{row}");
@@ -1158,6 +1159,26 @@ fn bench_overhead_prints_training_against_the_envs_alone() {
         (row["ms_per_step"].as_f64().unwrap() - median / 3.0).abs() < 1e-9,
         "{row}"
     );
+    let ops = ok(&cinder(
+        &[
+            "bench",
+            "critic",
+            "--batch",
+            "300",
+            "--obs-dim",
+            "3",
+            "--hidden",
+            "8",
+            "--reps",
+            "2",
+            "--burn-ops",
+            "--json",
+        ],
+        &dir,
+    ));
+    let ops: serde_json::Value = serde_json::from_str(ops.trim()).unwrap();
+    assert_eq!(ops["on_host"], false, "{ops}");
+    assert_eq!(ops["adam_steps"], 3, "{ops}");
     fails(
         &cinder(&["bench", "critic", "--minibatch", "0"], &dir),
         &["--minibatch must be at least 1"],
