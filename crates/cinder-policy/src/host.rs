@@ -273,7 +273,7 @@ fn exp(x: f32) -> f32 {
     // Adding 1.5·2²³ rounds to an integer (round to nearest even) without a branch.
     const ROUND: f32 = 12_582_912.0;
     // ln 2 split so that n·LN2_HI is exact for the n in range (Cody and Waite).
-    const LN2_HI: f32 = 0.693_359_375;
+    const LN2_HI: f32 = 355.0 / 512.0;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let shifted = x * std::f32::consts::LOG2_E + ROUND;
     let n = shifted - ROUND;
