@@ -8,7 +8,7 @@
 # Rows (`cinder bench suite`, one process per backend so kernels compile once): FVP (both
 # products) and CG10 at batch 2k/20k/200k for hidden 64-64 and 256-256 (Hopper's 11→3
 # policy), then TRPO on Hopper-v5 for 100k steps (steps/s) and its median update time, once
-# per actor placement (a flex copy, and acting on the device itself). Every row runs on flex
+# per actor placement (natively in plain Rust — the default — and on the device itself). Every row runs on flex
 # and on each GPU backend of the bundle (wgpu, cuda). Meant to fit in 5 minutes on an
 # H100-class machine: each backend's FVP/CG rows have a 60 s budget (smallest batch first; a
 # row that would not fit prints as "skipped" with the reason), then its training rows run
@@ -209,8 +209,8 @@ for backend in ("flex", "wgpu"):
     for r in rows:
         if r.get("backend") == backend and r["bench"] in ("fvp", "cg", "train", "trpo_update"):
             got[(r["bench"], r.get("method") or r.get("actor"))] = r
-    # On a CPU backend `auto` acts on the learner: one placement.
-    need = want if backend != "flex" else {k for k in want if k[1] != "same"}
+    # `auto` acts natively (plain Rust), `same` on the learner: two placements everywhere.
+    need = want
     for key in sorted(need):
         r = got.get(key)
         value = None if r is None else r.get("steps_per_sec" if key[0] == "train" else "median_ms")

@@ -12,16 +12,22 @@
 //! action noise comes from the trainer's generator on the host either way), so the two
 //! placements differ only by the float rounding of two backends' forward passes.
 
+use std::marker::PhantomData;
+
 use burn::module::AutodiffModule;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
-use cinder_env::{EnvState, Frame, VecEnv};
-use cinder_policy::{Policy, ValueMlp, flat};
+use cinder_env::{ActionBuffer, EnvState, Frame, VecEnv};
+use cinder_policy::{
+    CategoricalFamily, GaussianFamily, HostMlp, HostWorkspace, Policy, ValueMlp, categorical_act,
+    flat, gaussian_act,
+};
+use rand::Rng;
 
 use crate::error::Result;
-use crate::family::AgentPolicy;
+use crate::family::{ActionFamily, AgentPolicy};
 use crate::rollout::{Rollout, RolloutCollector};
-use crate::trainer::{EvalResult, Recording, TrainRng, evaluate_policy_recorded};
+use crate::trainer::{EvalResult, Recording, TrainRng, evaluate_policy_recorded, evaluate_with};
 
 /// Acts for a [`Trainer`](crate::Trainer) on networks of its own, kept equal to the
 /// learner's by [`sync`](Actor::sync).
@@ -159,5 +165,166 @@ where
             .find(|n| full.contains(n))
             .unwrap_or("host");
         format!("{name} copy")
+    }
+}
+
+/// A distribution family whose built-in MLP policy ([`GaussianMlpPolicy`],
+/// [`CategoricalMlpPolicy`]) can act in plain Rust on the host ([`NativeActor`]).
+///
+/// [`GaussianMlpPolicy`]: cinder_policy::GaussianMlpPolicy
+/// [`CategoricalMlpPolicy`]: cinder_policy::CategoricalMlpPolicy
+pub trait NativeFamily: ActionFamily {
+    /// How many parameters follow the MLP's in the policy's flat order (a Gaussian's log σ).
+    fn extra_params(net: &HostMlp) -> usize;
+
+    /// The actions for `obs` (`[rows, d_in]`), with the policy's flat parameters `params`:
+    /// sampled from `rng` as the burn policy's distribution samples them, or its mode without
+    /// `rng`; their log-probabilities are appended to `log_probs` when given.
+    fn act<R: Rng + ?Sized>(
+        net: &HostMlp,
+        params: &[f32],
+        obs: &[f32],
+        ws: &mut HostWorkspace,
+        rng: Option<&mut R>,
+        log_probs: Option<&mut Vec<f32>>,
+    ) -> ActionBuffer;
+}
+
+impl NativeFamily for GaussianFamily {
+    fn extra_params(net: &HostMlp) -> usize {
+        net.dims()[net.dims().len() - 1]
+    }
+
+    fn act<R: Rng + ?Sized>(
+        net: &HostMlp,
+        params: &[f32],
+        obs: &[f32],
+        ws: &mut HostWorkspace,
+        rng: Option<&mut R>,
+        log_probs: Option<&mut Vec<f32>>,
+    ) -> ActionBuffer {
+        let (mlp, log_std) = params.split_at(net.num_params());
+        let mean = net.forward(mlp, obs, obs.len() / net.dims()[0], ws);
+        let mut actions = Vec::with_capacity(mean.len());
+        gaussian_act(mean, log_std, rng, &mut actions, log_probs);
+        ActionBuffer::Continuous(actions)
+    }
+}
+
+impl NativeFamily for CategoricalFamily {
+    fn extra_params(_: &HostMlp) -> usize {
+        0
+    }
+
+    fn act<R: Rng + ?Sized>(
+        net: &HostMlp,
+        params: &[f32],
+        obs: &[f32],
+        ws: &mut HostWorkspace,
+        rng: Option<&mut R>,
+        log_probs: Option<&mut Vec<f32>>,
+    ) -> ActionBuffer {
+        let n_actions = net.dims()[net.dims().len() - 1];
+        let logits = net.forward(params, obs, obs.len() / net.dims()[0], ws);
+        let mut actions = Vec::with_capacity(logits.len() / n_actions);
+        categorical_act(logits, n_actions, rng, &mut actions, log_probs);
+        ActionBuffer::Discrete(actions)
+    }
+}
+
+/// Acts with a built-in MLP policy in plain Rust on the host, with no backend at all: per
+/// vector step one [`HostMlp`] forward pass on `[N, obs_dim]`, the noise drawn from the
+/// trainer's generator exactly as the burn policy draws it, and the log-probabilities by the
+/// same formulas. burn runs a forward pass of this size as some thirty ops with a fixed cost
+/// each, far more than its arithmetic; here it is a few µs. It differs from acting on the
+/// learner by float rounding only (the matrix products sum in another order).
+///
+/// [`sync`](Actor::sync) reads the policy's parameters once per update (the value net is not
+/// needed: values come from the learner's batched pass).
+#[derive(Debug, Clone)]
+pub struct NativeActor<F> {
+    net: HostMlp,
+    params: Vec<f32>,
+    family: PhantomData<fn() -> F>,
+}
+
+impl<F: NativeFamily> NativeActor<F> {
+    /// An actor for a policy whose MLP is `net` (its parameters arrive at the first
+    /// [`Actor::sync`]).
+    pub fn new(net: HostMlp) -> Self {
+        Self {
+            net,
+            params: Vec::new(),
+            family: PhantomData,
+        }
+    }
+}
+
+impl<B, P> Actor<B, P> for NativeActor<P::Family>
+where
+    B: AutodiffBackend,
+    P: AgentPolicy<B>,
+    P::Family: NativeFamily,
+{
+    fn sync(&mut self, policy: &P, _value: &ValueMlp<B>) -> Result<()> {
+        let have = flat::num_params(policy);
+        let want = self.net.num_params() + P::Family::extra_params(&self.net);
+        if have != want {
+            return Err(crate::AlgoError::Unsupported(format!(
+                "the native actor's network {:?} has {want} parameters, the learner's policy \
+                 {have}; build it from the learner's MLP",
+                self.net.dims()
+            )));
+        }
+        self.params = flat::flatten(&policy.valid())
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        Ok(())
+    }
+
+    fn collect(
+        &self,
+        collector: &mut RolloutCollector,
+        env: &mut dyn VecEnv,
+        num_steps: usize,
+        rng: &mut TrainRng,
+    ) -> Result<Rollout> {
+        let mut ws = HostWorkspace::default();
+        collector.collect_with(env, num_steps, rng, |obs, rng, log_probs| {
+            Ok(P::Family::act(
+                &self.net,
+                &self.params,
+                obs,
+                &mut ws,
+                Some(rng),
+                Some(log_probs),
+            ))
+        })
+    }
+
+    fn evaluate(
+        &self,
+        env: &mut dyn VecEnv,
+        stats: &EnvState,
+        seed: u64,
+        sample: Option<&mut TrainRng>,
+        record: Option<&Recording>,
+    ) -> Result<(EvalResult, Vec<Vec<Frame>>)> {
+        let mut ws = HostWorkspace::default();
+        evaluate_with(env, stats, seed, sample, record, |obs, rng| {
+            Ok(P::Family::act(
+                &self.net,
+                &self.params,
+                obs,
+                &mut ws,
+                rng,
+                None,
+            ))
+        })
+    }
+
+    fn describe(&self) -> String {
+        "native".into()
     }
 }

@@ -50,7 +50,7 @@ pub mod trainer;
 pub mod value;
 pub mod video;
 
-pub use actor::{Actor, HostActor};
+pub use actor::{Actor, HostActor, NativeActor, NativeFamily};
 pub use batch::{Batch, UpdateStats};
 pub use comm::{Communicator, SingleProcess};
 pub use config::{AlgoConfig, TrainConfig};
@@ -66,6 +66,6 @@ pub use rollout::{Rollout, RolloutCollector};
 pub use trainer::{
     Callback, Control, EvalResult, MlpAgent, NoCallback, Recording, RolloutInfo, TrainRng,
     TrainSummary, Trainer, check_checkpoint_config, evaluate_policy, evaluate_policy_recorded,
-    latest_checkpoint, make_env,
+    evaluate_with, latest_checkpoint, make_env,
 };
 pub use value::{ValueFitConfig, ValueFitStats, ValueFitter, explained_variance};

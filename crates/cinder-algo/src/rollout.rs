@@ -147,6 +147,40 @@ impl RolloutCollector {
         P: Policy<B, Family: ActionFamily>,
         R: Rng + ?Sized,
     {
+        let (n, d) = (env.num_envs(), self.obs_dim);
+        self.collect_with(env, num_steps, rng, |obs, rng, log_probs| {
+            let obs = Tensor::<B, 2>::from_data(TensorData::new(obs.to_vec(), [n, d]), device);
+            let dist = policy.distribution(obs);
+            let actions = dist.sample(rng);
+            let lp = dist.log_prob(actions.clone());
+            // One device→host transfer for the actions and log-probs.
+            let tx = P::Family::register(Transaction::default(), actions).register(lp);
+            let [actions, lp]: [TensorData; 2] = tx
+                .execute()
+                .try_into()
+                .expect("two tensors were registered");
+            log_probs.extend(lp.iter::<f32>());
+            Ok(P::Family::from_data(actions))
+        })
+    }
+
+    /// [`collect`](Self::collect) with the acting left to `act`: given the `[N, obs_dim]`
+    /// observations and the generator, it returns the N actions and appends their N
+    /// log-probabilities to the vector it is given.
+    ///
+    /// # Errors
+    /// As [`collect`](Self::collect), and `act`'s own.
+    pub fn collect_with<R, F>(
+        &mut self,
+        env: &mut dyn VecEnv,
+        num_steps: usize,
+        rng: &mut R,
+        mut act: F,
+    ) -> Result<Rollout>
+    where
+        R: Rng + ?Sized,
+        F: FnMut(&[f32], &mut R, &mut Vec<f32>) -> Result<ActionBuffer>,
+    {
         let n = env.num_envs();
         let d = self.obs_dim;
         let mut rollout = Rollout {
@@ -169,18 +203,17 @@ impl RolloutCollector {
         };
         let mut env_actions = Vec::new();
         for t in 0..num_steps {
-            let obs = Tensor::<B, 2>::from_data(TensorData::new(self.obs.clone(), [n, d]), device);
-            let dist = policy.distribution(obs.clone());
-            let actions = dist.sample(rng);
-            let log_probs = dist.log_prob(actions.clone());
-            // One device→host transfer for the actions and log-probs.
-            let tx = P::Family::register(Transaction::default(), actions).register(log_probs);
-            let [actions, log_probs]: [TensorData; 2] = tx
-                .execute()
-                .try_into()
-                .expect("two tensors were registered");
-            let host = P::Family::from_data(actions);
-            rollout.log_probs.extend(log_probs.iter::<f32>());
+            let before = rollout.log_probs.len();
+            let host = act(&self.obs, rng, &mut rollout.log_probs)?;
+            if rollout.log_probs.len() != before + n {
+                return Err(AlgoError::Shape {
+                    what: "log-probabilities of one vector step",
+                    expected: n,
+                    got: rollout.log_probs.len() - before,
+                    steps: 1,
+                    num_envs: n,
+                });
+            }
             let step_actions = match (&host, &self.bounds) {
                 (ActionBuffer::Continuous(a), Some((low, high))) => {
                     let dim = low.len();

@@ -15,8 +15,9 @@ use cinder_env::{
     ActionBuffer, EnvState, Frame, MakeOptions, RenderOptions, Space, StepBatch, VecEnv,
 };
 use cinder_policy::{
-    ActionDistribution, CategoricalMlpPolicy, CategoricalMlpPolicyConfig, GaussianMlpPolicy,
-    GaussianMlpPolicyConfig, Policy, ValueMlp, ValueMlpConfig, flat,
+    ActionDistribution, CategoricalFamily, CategoricalMlpPolicy, CategoricalMlpPolicyConfig,
+    GaussianFamily, GaussianMlpPolicy, GaussianMlpPolicyConfig, HostMlp, Policy, ValueMlp,
+    ValueMlpConfig, flat,
 };
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -1728,13 +1729,42 @@ pub fn evaluate_policy_recorded<B, P>(
     env: &mut dyn VecEnv,
     stats: &EnvState,
     seed: u64,
-    mut sample: Option<&mut TrainRng>,
+    sample: Option<&mut TrainRng>,
     record: Option<&Recording>,
     device: &B::Device,
 ) -> Result<(EvalResult, Vec<Vec<Frame>>)>
 where
     B: Backend,
     P: Policy<B, Family: ActionFamily>,
+{
+    let d = obs_dim(env.observation_space())?;
+    evaluate_with(env, stats, seed, sample, record, |obs, rng| {
+        let t =
+            Tensor::<B, 2>::from_data(TensorData::new(obs.to_vec(), [obs.len() / d, d]), device);
+        let dist = policy.distribution(t);
+        Ok(match rng {
+            Some(rng) => P::Family::to_host(&dist.sample(rng)),
+            None => P::Family::to_host(&dist.mode()),
+        })
+    })
+}
+
+/// [`evaluate_policy_recorded`] with the acting left to `act`: given the `[N, obs_dim]`
+/// observations and the generator when actions are sampled (`None`: the mode), it returns
+/// the N actions.
+///
+/// # Errors
+/// As [`evaluate_policy_recorded`], and `act`'s own.
+pub fn evaluate_with<F>(
+    env: &mut dyn VecEnv,
+    stats: &EnvState,
+    seed: u64,
+    mut sample: Option<&mut TrainRng>,
+    record: Option<&Recording>,
+    mut act: F,
+) -> Result<(EvalResult, Vec<Vec<Frame>>)>
+where
+    F: FnMut(&[f32], Option<&mut TrainRng>) -> Result<ActionBuffer>,
 {
     env.load_state(stats)?;
     env.set_training(false);
@@ -1766,12 +1796,7 @@ where
                     .into(),
             ));
         }
-        let t = Tensor::<B, 2>::from_data(TensorData::new(obs.clone(), [n, d]), device);
-        let dist = policy.distribution(t);
-        let actions = match sample.as_deref_mut() {
-            Some(rng) => P::Family::to_host(&dist.sample(rng)),
-            None => P::Family::to_host(&dist.mode()),
-        };
+        let actions = act(&obs, sample.as_deref_mut())?;
         let actions = match (actions, &bounds) {
             (ActionBuffer::Continuous(mut a), Some((low, high))) => {
                 let k = low.len();
@@ -1988,6 +2013,24 @@ impl<B: AutodiffBackend> MlpAgent<B> {
             _ => unreachable!("the same config builds the same kind of policy"),
         }
         Ok(())
+    }
+
+    /// Acts with the policy in plain Rust on the host ([`NativeActor`]): no backend op per
+    /// env step, and one read of the policy's parameters per update. Float rounding apart,
+    /// the same actions and log-probabilities as acting on the learner.
+    ///
+    /// [`NativeActor`]: crate::NativeActor
+    pub fn act_natively(&mut self) {
+        match self {
+            MlpAgent::Gaussian(t) => {
+                let net = HostMlp::of(&t.policy().mlp);
+                t.set_actor(Box::new(crate::NativeActor::<GaussianFamily>::new(net)));
+            }
+            MlpAgent::Categorical(t) => {
+                let net = HostMlp::of(&t.policy().mlp);
+                t.set_actor(Box::new(crate::NativeActor::<CategoricalFamily>::new(net)));
+            }
+        }
     }
 
     /// What acts (see [`Trainer::actor`]).

@@ -212,3 +212,133 @@ fn mismatched_policy_and_env_is_an_error() {
         .unwrap_err();
     assert!(err.to_string().contains("discrete"), "{err}");
 }
+
+/// Acting natively ([`NativeFamily::act`], what `NativeActor` runs) is acting with the burn
+/// policy up to float rounding: from the same env seeds and generator, the same number of
+/// draws (the generators end in the same state), actions and log-probabilities within 1e-5 of
+/// burn's (a Gaussian on Pendulum, 60 steps of 3 envs), the same discrete actions (CartPole),
+/// and the same mode as the distribution's.
+#[test]
+fn native_acting_is_the_burn_policy_up_to_rounding() {
+    use cinder_algo::NativeFamily;
+    use cinder_policy::{CategoricalFamily, GaussianFamily, HostMlp, HostWorkspace, flat};
+    use rand::RngExt;
+    let device = Default::default();
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        assert_eq!(a.len(), b.len(), "{what}");
+        let worst = a
+            .iter()
+            .zip(b)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst < 1e-5, "{what} differ by up to {worst}");
+    };
+    let mut ws = HostWorkspace::default();
+
+    let gaussian = GaussianMlpPolicyConfig::new(3, 1)
+        .with_log_std_init(-0.5)
+        .init::<B>(1, &device)
+        .unwrap();
+    let net = HostMlp::of(&gaussian.mlp);
+    let params: Vec<f32> = flat::flatten(&gaussian).into_data().iter::<f32>().collect();
+    let (mut env_a, mut env_b) = (pendulum(3), pendulum(3));
+    let mut on_burn = RolloutCollector::new(&mut env_a, 7).unwrap();
+    let mut native = RolloutCollector::new(&mut env_b, 7).unwrap();
+    let (mut rng_a, mut rng_b) = (StdRng::seed_from_u64(3), StdRng::seed_from_u64(3));
+    let a = on_burn
+        .collect(&mut env_a, &gaussian, 60, &mut rng_a, &device)
+        .unwrap();
+    let b = native
+        .collect_with(&mut env_b, 60, &mut rng_b, |obs, rng, log_probs| {
+            Ok(GaussianFamily::act(
+                &net,
+                &params,
+                obs,
+                &mut ws,
+                Some(rng),
+                Some(log_probs),
+            ))
+        })
+        .unwrap();
+    assert_eq!(
+        rng_a.random::<u64>(),
+        rng_b.random::<u64>(),
+        "the same draws"
+    );
+    let (ActionBuffer::Continuous(xa), ActionBuffer::Continuous(xb)) = (&a.actions, &b.actions)
+    else {
+        panic!("continuous actions")
+    };
+    close(xa, xb, "Gaussian actions");
+    close(&a.log_probs, &b.log_probs, "Gaussian log-probabilities");
+    close(&a.obs, &b.obs, "observations");
+    let obs: Vec<f32> = a.obs[..30].to_vec();
+    let mode = gaussian
+        .distribution(Tensor::from_data(
+            TensorData::new(obs.clone(), [10, 3]),
+            &device,
+        ))
+        .mode();
+    let ActionBuffer::Continuous(native_mode) =
+        GaussianFamily::act::<StdRng>(&net, &params, &obs, &mut ws, None, None)
+    else {
+        panic!("continuous actions")
+    };
+    close(
+        &mode.into_data().iter::<f32>().collect::<Vec<_>>(),
+        &native_mode,
+        "Gaussian mode",
+    );
+
+    let categorical = CategoricalMlpPolicyConfig::new(4, 2)
+        .init::<B>(1, &device)
+        .unwrap();
+    let net = HostMlp::of(&categorical.mlp);
+    let params: Vec<f32> = flat::flatten(&categorical)
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let cartpole =
+        || TimeLimit::new(NativeVecEnv::new(CartPole::default(), 4).unwrap(), 500).unwrap();
+    let (mut env_a, mut env_b) = (cartpole(), cartpole());
+    let mut on_burn = RolloutCollector::new(&mut env_a, 7).unwrap();
+    let mut native = RolloutCollector::new(&mut env_b, 7).unwrap();
+    let (mut rng_a, mut rng_b) = (StdRng::seed_from_u64(4), StdRng::seed_from_u64(4));
+    let a = on_burn
+        .collect(&mut env_a, &categorical, 100, &mut rng_a, &device)
+        .unwrap();
+    let b = native
+        .collect_with(&mut env_b, 100, &mut rng_b, |obs, rng, log_probs| {
+            Ok(CategoricalFamily::act(
+                &net,
+                &params,
+                obs,
+                &mut ws,
+                Some(rng),
+                Some(log_probs),
+            ))
+        })
+        .unwrap();
+    assert_eq!(
+        rng_a.random::<u64>(),
+        rng_b.random::<u64>(),
+        "the same draws"
+    );
+    assert_eq!(a.actions, b.actions, "categorical actions");
+    assert_eq!(a.obs, b.obs, "the same actions, the same episodes");
+    close(&a.log_probs, &b.log_probs, "categorical log-probabilities");
+    let obs: Vec<f32> = a.obs[..40].to_vec();
+    let mode: Vec<i64> = categorical
+        .distribution(Tensor::from_data(
+            TensorData::new(obs.clone(), [10, 4]),
+            &device,
+        ))
+        .mode()
+        .into_data()
+        .iter::<i64>()
+        .collect();
+    assert_eq!(
+        CategoricalFamily::act::<StdRng>(&net, &params, &obs, &mut ws, None, None),
+        ActionBuffer::Discrete(mode),
+        "categorical mode"
+    );
+}

@@ -7,7 +7,31 @@ use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal, StandardUniform};
 
-const LN_2PI: f64 = 1.837_877_066_409_345_3;
+/// `ln 2π`, the constant of a Gaussian's log-density.
+pub const LN_2PI: f64 = 1.837_877_066_409_345_3;
+
+/// `n` standard normal draws from `rng`, in the order [`DiagGaussian::sample`] uses them
+/// (row-major over `[batch, act_dim]`).
+pub(crate) fn normal_noise<R: Rng + ?Sized>(n: usize, rng: &mut R) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let x: f64 = StandardNormal.sample(rng);
+            x as f32
+        })
+        .collect()
+}
+
+/// `n` standard Gumbel draws `−ln(−ln u)` from `rng`, in the order [`Categorical::sample`]
+/// uses them (row-major over `[batch, n_actions]`).
+pub(crate) fn gumbel_noise<R: Rng + ?Sized>(n: usize, rng: &mut R) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let u: f64 = StandardUniform.sample(rng);
+            let u = u.max(f64::MIN_POSITIVE);
+            -(-u.ln()).ln() as f32
+        })
+        .collect()
+}
 
 /// A batch of action distributions, one per observation.
 pub trait ActionDistribution<B: Backend>: Clone + Send + core::fmt::Debug {
@@ -181,12 +205,7 @@ impl<B: Backend> ActionDistribution<B> for DiagGaussian<B> {
 
     fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Tensor<B, 2> {
         let [n, a] = self.mean.dims();
-        let eps: Vec<f32> = (0..n * a)
-            .map(|_| {
-                let x: f64 = StandardNormal.sample(rng);
-                x as f32
-            })
-            .collect();
+        let eps = normal_noise(n * a, rng);
         let eps = Tensor::from_data(TensorData::new(eps, [n, a]), &self.mean.device());
         self.sample_with_noise(eps)
     }
@@ -270,13 +289,7 @@ impl<B: Backend> ActionDistribution<B> for Categorical<B> {
     fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Tensor<B, 1, Int> {
         // Gumbel-max: argmax(log p − log(−log u)), u ~ U(0, 1).
         let [n, c] = self.log_probs.dims();
-        let g: Vec<f32> = (0..n * c)
-            .map(|_| {
-                let u: f64 = StandardUniform.sample(rng);
-                let u = u.max(f64::MIN_POSITIVE);
-                -(-u.ln()).ln() as f32
-            })
-            .collect();
+        let g = gumbel_noise(n * c, rng);
         let g = Tensor::from_data(TensorData::new(g, [n, c]), &self.log_probs.device());
         (self.log_probs.clone() + g).argmax(1).squeeze_dim::<1>(1)
     }

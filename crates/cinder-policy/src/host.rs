@@ -15,7 +15,10 @@
 
 use burn::tensor::backend::Backend;
 
+use rand::Rng;
+
 use crate::activation::{Activation, TANH_CLAMP};
+use crate::distribution::{LN_2PI, gumbel_noise, normal_noise};
 use crate::mlp::Mlp;
 
 /// The architecture of an [`Mlp`]: its widths, input first, and its hidden activation.
@@ -294,6 +297,97 @@ fn exp(x: f32) -> f32 {
         .wrapping_add(127);
     let scale = f32::from_bits(biased << 23);
     p * scale
+}
+
+/// Acting with a [`GaussianMlpPolicy`](crate::GaussianMlpPolicy) on the host, given its
+/// means `[rows, act_dim]` (from [`HostMlp::forward`]) and its log standard deviations. With
+/// `rng`: the actions [`DiagGaussian::sample`](crate::DiagGaussian) draws from the same
+/// generator, `μ + exp(log σ)·ε` with the same ε; without: the means (the mode). The actions
+/// are appended to `actions`, and their log-probabilities, computed as
+/// [`DiagGaussian`](crate::DiagGaussian)'s `log_prob` computes them, to `log_probs` when given.
+///
+/// # Panics
+/// `mean` not a whole number of rows of `log_std.len() > 0` values.
+pub fn gaussian_act<R: Rng + ?Sized>(
+    mean: &[f32],
+    log_std: &[f32],
+    rng: Option<&mut R>,
+    actions: &mut Vec<f32>,
+    log_probs: Option<&mut Vec<f32>>,
+) {
+    let a = log_std.len();
+    assert!(
+        a > 0 && mean.len().is_multiple_of(a),
+        "{} means for {a} action dimensions",
+        mean.len()
+    );
+    let start = actions.len();
+    match rng {
+        Some(rng) => {
+            let eps = normal_noise(mean.len(), rng);
+            let std: Vec<f32> = log_std.iter().map(|l| l.exp()).collect();
+            actions.extend(
+                mean.iter()
+                    .zip(&eps)
+                    .enumerate()
+                    .map(|(k, (&m, &e))| m + std[k % a] * e),
+            );
+        }
+        None => actions.extend_from_slice(mean),
+    }
+    if let Some(log_probs) = log_probs {
+        let inv_std: Vec<f32> = log_std.iter().map(|l| (-l).exp()).collect();
+        let constant = (0.5 * LN_2PI * a as f64) as f32;
+        for (x, m) in actions[start..].chunks_exact(a).zip(mean.chunks_exact(a)) {
+            let mut sum = 0.0f32;
+            for j in 0..a {
+                let z = (x[j] - m[j]) * inv_std[j];
+                sum += z * z * -0.5 - log_std[j];
+            }
+            log_probs.push(sum - constant);
+        }
+    }
+}
+
+/// Acting with a [`CategoricalMlpPolicy`](crate::CategoricalMlpPolicy) on the host, given its
+/// logits `[rows, n_actions]` (from [`HostMlp::forward`]). With `rng`: the actions
+/// [`Categorical::sample`](crate::Categorical) draws from the same generator (Gumbel-max with
+/// the same noise); without: the most likely actions. The actions are appended to
+/// `actions`, and their log-probabilities (the log-softmax shifted by the row maximum, as
+/// [`Categorical::from_logits`](crate::Categorical::from_logits) computes it) to `log_probs`
+/// when given.
+///
+/// # Panics
+/// `logits` not a whole number of rows of `n_actions > 0` values.
+pub fn categorical_act<R: Rng + ?Sized>(
+    logits: &[f32],
+    n_actions: usize,
+    rng: Option<&mut R>,
+    actions: &mut Vec<i64>,
+    mut log_probs: Option<&mut Vec<f32>>,
+) {
+    let c = n_actions;
+    assert!(
+        c > 0 && logits.len().is_multiple_of(c),
+        "{} logits for {c} actions",
+        logits.len()
+    );
+    let noise = rng.map(|rng| gumbel_noise(logits.len(), rng));
+    let mut row_log_p = vec![0.0f32; c];
+    for (r, l) in logits.chunks_exact(c).enumerate() {
+        let shift = l.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let lse = l.iter().map(|&x| (x - shift).exp()).sum::<f32>().ln();
+        for (p, &x) in row_log_p.iter_mut().zip(l) {
+            *p = (x - shift) - lse;
+        }
+        let score = |j: usize| row_log_p[j] + noise.as_ref().map_or(0.0, |g| g[r * c + j]);
+        // The first maximum, as an arg-max returns it.
+        let best = (1..c).fold(0, |b, j| if score(j) > score(b) { j } else { b });
+        actions.push(best as i64);
+        if let Some(log_probs) = log_probs.as_deref_mut() {
+            log_probs.push(row_log_p[best]);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -38,10 +38,10 @@ pub use activation::{Activation, TANH_CLAMP};
 pub use dense::{Dense, DenseConfig};
 pub use distribution::{
     ActionDistribution, Categorical, CategoricalFamily, DiagGaussian, Dist, DistributionFamily,
-    GaussianFamily,
+    GaussianFamily, LN_2PI,
 };
 pub use error::{PolicyError, Result};
-pub use host::{HostMlp, HostWorkspace};
+pub use host::{HostMlp, HostWorkspace, categorical_act, gaussian_act};
 pub use init::orthogonal;
 pub use mlp::{Mlp, MlpConfig, MlpTrace};
 pub use policy::{

@@ -65,9 +65,9 @@ struct TrainArgs {
     /// Backend: flex, ndarray, wgpu or cuda (each needs its cargo feature).
     #[arg(long, default_value = "flex")]
     backend: String,
-    /// Where rollouts and evaluations run: auto (a flex copy of the networks when the
-    /// learner is on a GPU backend — wgpu, cuda — else the learner's own), same, flex or
-    /// ndarray.
+    /// Where rollouts and evaluations run: auto or native (the policy in plain Rust on the
+    /// host, whatever the learner's backend), same (the learner's own networks), flex or
+    /// ndarray (a copy of the networks on that CPU backend).
     #[arg(long, default_value = "auto")]
     actor_backend: String,
     /// TOML file of config fields (an `[algo]` table for the algorithm's hyperparameters).
@@ -125,7 +125,8 @@ struct EvalArgs {
     /// Backend: flex, ndarray, wgpu or cuda.
     #[arg(long, default_value = "flex")]
     backend: String,
-    /// Where the episodes run: auto (a flex copy for a GPU backend), same, flex or ndarray.
+    /// Where the episodes run: auto or native (the policy in plain Rust on the host), same,
+    /// flex or ndarray.
     #[arg(long, default_value = "auto")]
     actor_backend: String,
     /// Print one JSON object.
@@ -327,6 +328,9 @@ struct OverheadArgs {
     /// Backend of the learner.
     #[arg(long, default_value = "flex")]
     backend: String,
+    /// Where the run acts, as `cinder train --actor-backend`.
+    #[arg(long, default_value = "auto")]
+    actor_backend: String,
     /// Worker threads (CPU backend and env stepping); default: one per core.
     #[arg(long)]
     threads: Option<usize>,
@@ -573,6 +577,7 @@ fn suite(args: SuiteArgs) -> Result<(), String> {
 
 fn overhead(args: OverheadArgs) -> Result<(), String> {
     let kind = parse_backend(&args.backend)?;
+    let actor = run::ActorPlacement::parse(&args.actor_backend, kind).map_err(|e| e.to_string())?;
     run::check_algo(&args.algo).map_err(|e| e.to_string())?;
     let config = run::resolve_config(
         &args.env,
@@ -589,7 +594,7 @@ fn overhead(args: OverheadArgs) -> Result<(), String> {
     set_threads(args.threads)?;
     probe_device(kind)?;
     let o = cinder::with_backend!(kind, |B, device| {
-        cinder::suite::bench_overhead::<burn::backend::Autodiff<B>>(&config, &device)
+        cinder::suite::bench_overhead::<burn::backend::Autodiff<B>>(&config, actor, &device)
     })
     .map_err(|e| e.to_string())?;
     let mut row = serde_json::to_value(&o).map_err(|e| e.to_string())?;
@@ -597,6 +602,7 @@ fn overhead(args: OverheadArgs) -> Result<(), String> {
     row["env"] = config.env_id.clone().into();
     row["algo"] = run::algo_name(&config).into();
     row["backend"] = kind.name().into();
+    row["actor"] = actor.describe().into();
     row["num_envs"] = config.num_envs.into();
     row["threads"] = args
         .threads

@@ -49,28 +49,26 @@ pub enum ActorPlacement {
     Same,
     /// On a copy of the networks on this CPU backend, refreshed once per update.
     Copy(BackendKind),
+    /// The policy in plain Rust on the host, no backend ([`cinder_algo::NativeActor`]).
+    Native,
 }
 
 impl ActorPlacement {
-    /// Reads `--actor-backend` for a learner on `learner`: `auto` (a flex copy — ndarray
-    /// without the flex feature — for a GPU learner, else `same`), `same`, `flex` or
-    /// `ndarray` (a copy on that CPU backend; `same` when it is the learner's).
+    /// Reads `--actor-backend` for a learner on `learner`: `auto` and `native` (the policy
+    /// in plain Rust on the host, whatever the learner's backend), `same`, `flex` or `ndarray`
+    /// (a copy on that CPU backend; `same` when it is the learner's).
     ///
     /// # Errors
     /// An unknown name, a GPU backend as the actor, or a backend not compiled in.
     pub fn parse(name: &str, learner: BackendKind) -> Result<Self> {
         let cpu = [BackendKind::Flex, BackendKind::NdArray];
         let placement = match name {
-            "auto" if cpu.contains(&learner) => ActorPlacement::Same,
-            "auto" => cpu
-                .into_iter()
-                .find(|k| k.is_compiled())
-                .map_or(ActorPlacement::Same, ActorPlacement::Copy),
+            "auto" | "native" => ActorPlacement::Native,
             "same" => ActorPlacement::Same,
             other => {
                 let kind: BackendKind = other.parse().map_err(|e| match e {
                     BackendError::Unknown(_) => usage(format!(
-                        "--actor-backend {other}: choose auto, same, flex or ndarray"
+                        "--actor-backend {other}: choose auto, native, same, flex or ndarray"
                     )),
                     e => usage(format!("--actor-backend: {e}")),
                 })?;
@@ -97,6 +95,10 @@ impl ActorPlacement {
     pub fn install<B: AutodiffBackend>(self, agent: &mut MlpAgent<B>) -> Result<()> {
         match self {
             ActorPlacement::Same => Ok(()),
+            ActorPlacement::Native => {
+                agent.act_natively();
+                Ok(())
+            }
             #[cfg(feature = "flex")]
             ActorPlacement::Copy(BackendKind::Flex) => {
                 Ok(agent.act_on::<crate::backend::Flex>(&Default::default())?)
@@ -116,6 +118,7 @@ impl ActorPlacement {
         match self {
             ActorPlacement::Same => "acting on the learner".into(),
             ActorPlacement::Copy(kind) => format!("acting on a {kind} copy"),
+            ActorPlacement::Native => "acting natively (plain Rust)".into(),
         }
     }
 }

@@ -89,7 +89,7 @@ pub fn run_suite<B: AutodiffBackend>(
 ) -> run::Result<()> {
     let start = Instant::now();
     // Check what can fail before anything is timed.
-    // Names that resolve to the same placement (`auto` and `same` on a CPU backend) run once.
+    // Names that resolve to the same placement (`auto` and `native`) run once.
     let mut placements: Vec<(String, ActorPlacement)> = Vec::new();
     for name in &config.actors {
         let placement = ActorPlacement::parse(name, kind)?;
@@ -267,16 +267,18 @@ pub struct Overhead {
     pub final_eval_mean: f64,
 }
 
-/// Trains `config` on backend `B` (no run folder) and steps its envs alone with random
-/// actions for as many steps, in that order, in this process.
+/// Trains `config` on backend `B`, acting where `actor` says (no run folder), and steps its
+/// envs alone with random actions for as many steps, in that order, in this process.
 ///
 /// # Errors
 /// Env or training failures.
 pub fn bench_overhead<B: AutodiffBackend>(
     config: &cinder_algo::TrainConfig,
+    actor: ActorPlacement,
     device: &B::Device,
 ) -> run::Result<Overhead> {
     let mut agent = MlpAgent::<B>::new(config.clone(), None, device)?;
+    actor.install(&mut agent)?;
     if rayon::current_num_threads() == 1 {
         agent.set_overlap(false);
     }

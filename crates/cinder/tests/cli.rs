@@ -210,11 +210,11 @@ fn run_files(dir: &Path) -> Vec<String> {
 
 /// `--backend wgpu` (lavapipe here) runs the whole command line — train, resume, eval, plot —
 /// and leaves the run folder flex leaves: the same files, the same metric columns, the same
-/// steps. The learner runs on wgpu and acts through a flex copy of its networks (the
-/// default); evaluating a checkpoint through that copy gives exactly what `--backend flex`
-/// gives for the same checkpoint, and acting on wgpu itself (`--actor-backend same`) the same
-/// within float noise. Tiny networks and batches: lavapipe compiles each kernel on the CPU, in
-/// every process again.
+/// steps. The learner runs on wgpu and acts natively, in plain Rust on the host (the
+/// default); evaluating a checkpoint that way gives exactly what `--backend flex` gives for
+/// the same checkpoint, and acting through a flex copy of the networks or on wgpu itself
+/// (`--actor-backend flex`, `same`) the same within float noise. Tiny networks and batches:
+/// lavapipe compiles each kernel on the CPU, in every process again.
 #[cfg(feature = "wgpu")]
 #[test]
 fn the_cli_trains_resumes_and_evaluates_on_wgpu() {
@@ -250,7 +250,10 @@ fn the_cli_trains_resumes_and_evaluates_on_wgpu() {
         ok(&cinder(&args, &cwd))
     };
     let stdout = train("wgpu", "gpu");
-    assert!(stdout.contains("(wgpu, acting on a flex copy)"), "{stdout}");
+    assert!(
+        stdout.contains("(wgpu, acting natively (plain Rust))"),
+        "{stdout}"
+    );
     train("flex", "cpu");
     for (run, backend) in [("gpu", "wgpu"), ("cpu", "flex")] {
         let out = ok(&cinder(
@@ -301,17 +304,21 @@ fn the_cli_trains_resumes_and_evaluates_on_wgpu() {
         let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         v["mean_return"].as_f64().unwrap()
     };
-    let on_flex = eval("flex", "auto");
+    let native = eval("flex", "auto");
     assert_eq!(
-        eval("wgpu", "auto"),
-        on_flex,
-        "the flex copy of a wgpu checkpoint"
+        eval("wgpu", "native"),
+        native,
+        "native acting does not depend on the learner's backend"
     );
-    let on_wgpu = eval("wgpu", "same");
-    assert!(
-        (on_wgpu - on_flex).abs() <= 1e-3 * on_flex.abs().max(1.0),
-        "acting on wgpu: {on_wgpu}, on flex: {on_flex}"
-    );
+    for (what, r) in [
+        ("a flex copy", eval("wgpu", "flex")),
+        ("wgpu", eval("wgpu", "same")),
+    ] {
+        assert!(
+            (r - native).abs() <= 1e-3 * native.abs().max(1.0),
+            "acting on {what}: {r}, natively: {native}"
+        );
+    }
     ok(&cinder(&["plot", "gpu", "cpu", "--out", "both.png"], &cwd));
     let _ = std::fs::remove_dir_all(&cwd);
 }

@@ -662,6 +662,47 @@ fn a_host_copy_acts_as_the_learner_does<B: Backend>(device: &B::Device) {
     }
 }
 
+/// Acting natively (`--actor-backend auto`/`native`: the policy in plain Rust on the host)
+/// changes nothing but float rounding on every learner backend: two updates of both action
+/// kinds stay within float noise of acting on the learner's own networks, and the final
+/// evaluation (also native) within 1e-3. A native actor that missed a sync would act with
+/// stale weights and part from the other run by far more than that.
+fn native_acting_is_acting_on_the_learner<B: Backend>(device: &B::Device) {
+    for env in ["Pendulum-v1", "CartPole-v1"] {
+        let config = small_config(env, "trpo", 2);
+        let mut own = MlpAgent::<Autodiff<B>>::new(config.clone(), None, device).unwrap();
+        let mut native = MlpAgent::<Autodiff<B>>::new(config, None, device).unwrap();
+        let before = native.policy_params();
+        native.act_natively();
+        assert_eq!(native.actor().as_deref(), Some("native"));
+        let a = own.train(&mut NoCallback).unwrap();
+        let b = native.train(&mut NoCallback).unwrap();
+        assert_ne!(
+            native.policy_params(),
+            before,
+            "{env}: the policy did not move"
+        );
+        let close = |x: &[f32], y: &[f32], what: &str| {
+            let scale = x.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            let worst = x
+                .iter()
+                .zip(y)
+                .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(
+                worst <= 1e-3 * scale,
+                "{env}: {what} differ by {worst} (scale {scale})"
+            );
+        };
+        close(&own.policy_params(), &native.policy_params(), "policy");
+        close(&own.value_params(), &native.value_params(), "value net");
+        let (ra, rb) = (a.final_eval.mean_return, b.final_eval.mean_return);
+        assert!(
+            (ra - rb).abs() <= 1e-3 * (1.0 + ra.abs()),
+            "{env}: final evaluation {ra} vs {rb}"
+        );
+    }
+}
+
 /// TRPO's critic fit in the background (beside the policy step, the logging and the next
 /// rollout, on a thread of its own) learns exactly what the fit in sequence learns: the same
 /// parameters, metrics rows and checkpoints, bit for bit. The critic's minibatch orders are
@@ -762,4 +803,5 @@ backend_tests!(
     resume_with_a_larger_budget_continues_the_schedule,
     the_final_checkpoint_is_written_once,
     a_host_copy_acts_as_the_learner_does,
+    native_acting_is_acting_on_the_learner,
 );
