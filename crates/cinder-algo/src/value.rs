@@ -205,10 +205,7 @@ impl<B: AutodiffBackend> ValueFitter<B> {
             // each minibatch is then a slice of it. A gather on the device per minibatch is an
             // index upload and two `select`s, and burn-flex's 1-D `select` hands its loop to
             // rayon's pool whatever its size (a thread wake-up per minibatch).
-            for (k, &i) in order.iter().enumerate() {
-                pass_obs[k * d..(k + 1) * d].copy_from_slice(&obs[i * d..(i + 1) * d]);
-                pass_returns[k] = returns[i];
-            }
+            gather(order, obs, returns, &mut pass_obs, &mut pass_returns);
             let all_obs =
                 Tensor::<B, 2>::from_data(TensorData::new(pass_obs.clone(), [m, d]), &device);
             let all_returns =
@@ -233,28 +230,13 @@ impl<B: AutodiffBackend> ValueFitter<B> {
                 batches += 1;
                 steps += 1;
             }
-            let mut sum = [pass_loss.map_or(0.0, |t| t.into_scalar().elem::<f64>())];
-            // Every rank stops or goes on together: the loss is the ranks' mean.
-            comm::mean_f64(&*self.comm, &mut sum);
-            let [sum] = sum;
-            // A non-finite minibatch loss makes the pass's sum non-finite; the caller keeps
-            // the network it passed in (the steps taken since are discarded with it).
-            if !sum.is_finite() {
-                return Err(AlgoError::NonFinite(format!(
-                    "value loss is {sum} in pass {} of {} ({steps} Adam steps)",
-                    pass + 1,
-                    self.config.n_critic_updates
-                )));
-            }
-            last_pass_loss = sum / batches as f64;
+            let sum = pass_loss.map_or(0.0, |t| t.into_scalar().elem::<f64>());
+            last_pass_loss = self.end_pass(sum, pass, steps, batches)?;
         }
         // A finite loss can still come with an infinite gradient (the last minibatch's step
         // is never followed by a loss that would show it): check the weights themselves.
         if !cinder_policy::flat::all_finite(&value.valid()) {
-            return Err(AlgoError::NonFinite(format!(
-                "the value net's weights are not finite after {steps} Adam steps (a \
-                 non-finite gradient)"
-            )));
+            return Err(non_finite_weights(steps));
         }
         Ok((
             value,
@@ -298,10 +280,7 @@ impl<B: AutodiffBackend> ValueFitter<B> {
         let (mut steps, mut last_pass_loss) = (0, 0.0);
         let ranks = self.comm.size() as f32;
         for (pass, order) in orders.0.iter().enumerate() {
-            for (k, &i) in order.iter().enumerate() {
-                pass_obs[k * d..(k + 1) * d].copy_from_slice(&obs[i * d..(i + 1) * d]);
-                pass_returns[k] = returns[i];
-            }
+            gather(order, obs, returns, &mut pass_obs, &mut pass_returns);
             // Summed in f32 minibatch by minibatch, as the device fit sums its loss tensors.
             let mut pass_loss = 0.0f32;
             let mut batches = 0;
@@ -329,23 +308,10 @@ impl<B: AutodiffBackend> ValueFitter<B> {
                 batches += 1;
                 steps += 1;
             }
-            let mut sum = [pass_loss as f64];
-            comm::mean_f64(&*self.comm, &mut sum);
-            let [sum] = sum;
-            if !sum.is_finite() {
-                return Err(AlgoError::NonFinite(format!(
-                    "value loss is {sum} in pass {} of {} ({steps} Adam steps)",
-                    pass + 1,
-                    self.config.n_critic_updates
-                )));
-            }
-            last_pass_loss = sum / batches as f64;
+            last_pass_loss = self.end_pass(pass_loss as f64, pass, steps, batches)?;
         }
         if !params.iter().all(|p| p.is_finite()) {
-            return Err(AlgoError::NonFinite(format!(
-                "the value net's weights are not finite after {steps} Adam steps (a \
-                 non-finite gradient)"
-            )));
+            return Err(non_finite_weights(steps));
         }
         adam.write(&mut self.optimizer, &device);
         let n = params.len();
@@ -360,6 +326,50 @@ impl<B: AutodiffBackend> ValueFitter<B> {
                 steps,
             },
         ))
+    }
+}
+
+impl<B: AutodiffBackend> ValueFitter<B> {
+    /// The mean minibatch loss of a pass from this rank's sum of its `batches` losses (the
+    /// ranks' mean, so that every rank stops or goes on together). A non-finite minibatch
+    /// loss makes the sum non-finite and refuses the fit; the caller keeps the network it
+    /// passed in (the steps taken since are discarded with it).
+    fn end_pass(&self, sum: f64, pass: usize, steps: usize, batches: usize) -> crate::Result<f64> {
+        let mut sum = [sum];
+        comm::mean_f64(&*self.comm, &mut sum);
+        let [sum] = sum;
+        if !sum.is_finite() {
+            return Err(AlgoError::NonFinite(format!(
+                "value loss is {sum} in pass {} of {} ({steps} Adam steps)",
+                pass + 1,
+                self.config.n_critic_updates
+            )));
+        }
+        Ok(sum / batches as f64)
+    }
+}
+
+/// A fit refused for weights that are not finite after its last step.
+fn non_finite_weights(steps: usize) -> AlgoError {
+    AlgoError::NonFinite(format!(
+        "the value net's weights are not finite after {steps} Adam steps (a non-finite \
+         gradient)"
+    ))
+}
+
+/// A pass's data in its minibatch order: `obs` rows and `returns` at `order`, into `pass_obs`
+/// and `pass_returns` (each minibatch is then a slice).
+fn gather(
+    order: &[usize],
+    obs: &[f32],
+    returns: &[f32],
+    pass_obs: &mut [f32],
+    pass_returns: &mut [f32],
+) {
+    let d = obs.len() / returns.len();
+    for (k, &i) in order.iter().enumerate() {
+        pass_obs[k * d..(k + 1) * d].copy_from_slice(&obs[i * d..(i + 1) * d]);
+        pass_returns[k] = returns[i];
     }
 }
 

@@ -2,15 +2,19 @@
 
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};
-use cinder_algo::{RolloutCollector, gae};
+use cinder_algo::{NativeFamily, Rollout, RolloutCollector, gae};
 use cinder_env::native::{CartPole, NativeVecEnv, Pendulum};
 use cinder_env::wrappers::{RecordEpisodeStatistics, TimeLimit};
 use cinder_env::{ActionBuffer, Actions, StepBatch, VecEnv};
 use cinder_policy::{
     ActionDistribution, CategoricalMlpPolicyConfig, GaussianMlpPolicyConfig, Policy, ValueMlpConfig,
 };
-use rand::SeedableRng;
+use cinder_policy::{
+    CategoricalFamily, CategoricalMlpPolicy, GaussianFamily, GaussianMlpPolicy, HostMlp,
+    HostWorkspace, Mlp, flat,
+};
 use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 
 type B = Flex;
 
@@ -213,43 +217,28 @@ fn mismatched_policy_and_env_is_an_error() {
     assert!(err.to_string().contains("discrete"), "{err}");
 }
 
-/// Acting natively ([`NativeFamily::act`], what `NativeActor` runs) is acting with the burn
-/// policy up to float rounding: from the same env seeds and generator, the same number of
-/// draws (the generators end in the same state), actions and log-probabilities within 1e-5 of
-/// burn's (a Gaussian on Pendulum, 60 steps of 3 envs), the same discrete actions (CartPole),
-/// and the same mode as the distribution's.
-#[test]
-fn native_acting_is_the_burn_policy_up_to_rounding() {
-    use cinder_algo::NativeFamily;
-    use cinder_policy::{CategoricalFamily, GaussianFamily, HostMlp, HostWorkspace, flat};
-    use rand::RngExt;
+/// `steps` steps of `policy` on twin envs from the same seeds and generator: once acting on
+/// burn, once natively ([`NativeFamily::act`] on the policy's flat parameters, what
+/// `NativeActor` runs). Both draw the same random numbers (their generators end in the same
+/// state).
+fn act_both_ways<P, E>(policy: &P, mut env: E, mut twin: E, steps: usize) -> (Rollout, Rollout)
+where
+    P: Policy<B, Family: NativeFamily> + HasMlp,
+    E: VecEnv,
+{
     let device = Default::default();
-    let close = |a: &[f32], b: &[f32], what: &str| {
-        assert_eq!(a.len(), b.len(), "{what}");
-        let worst = a
-            .iter()
-            .zip(b)
-            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
-        assert!(worst < 1e-5, "{what} differ by up to {worst}");
-    };
+    let net = HostMlp::of(policy.mlp());
+    let params: Vec<f32> = flat::flatten(policy).into_data().iter::<f32>().collect();
     let mut ws = HostWorkspace::default();
-
-    let gaussian = GaussianMlpPolicyConfig::new(3, 1)
-        .with_log_std_init(-0.5)
-        .init::<B>(1, &device)
-        .unwrap();
-    let net = HostMlp::of(&gaussian.mlp);
-    let params: Vec<f32> = flat::flatten(&gaussian).into_data().iter::<f32>().collect();
-    let (mut env_a, mut env_b) = (pendulum(3), pendulum(3));
-    let mut on_burn = RolloutCollector::new(&mut env_a, 7).unwrap();
-    let mut native = RolloutCollector::new(&mut env_b, 7).unwrap();
+    let mut on_burn = RolloutCollector::new(&mut env, 7).unwrap();
+    let mut native = RolloutCollector::new(&mut twin, 7).unwrap();
     let (mut rng_a, mut rng_b) = (StdRng::seed_from_u64(3), StdRng::seed_from_u64(3));
     let a = on_burn
-        .collect(&mut env_a, &gaussian, 60, &mut rng_a, &device)
+        .collect(&mut env, policy, steps, &mut rng_a, &device)
         .unwrap();
     let b = native
-        .collect_with(&mut env_b, 60, &mut rng_b, |obs, rng, log_probs| {
-            Ok(GaussianFamily::act(
+        .collect_with(&mut twin, steps, &mut rng_b, |obs, rng, log_probs| {
+            Ok(P::Family::act(
                 &net,
                 &params,
                 obs,
@@ -264,6 +253,47 @@ fn native_acting_is_the_burn_policy_up_to_rounding() {
         rng_b.random::<u64>(),
         "the same draws"
     );
+    (a, b)
+}
+
+/// The MLP of a built-in policy.
+trait HasMlp {
+    fn mlp(&self) -> &Mlp<B>;
+}
+
+impl HasMlp for GaussianMlpPolicy<B> {
+    fn mlp(&self) -> &Mlp<B> {
+        &self.mlp
+    }
+}
+
+impl HasMlp for CategoricalMlpPolicy<B> {
+    fn mlp(&self) -> &Mlp<B> {
+        &self.mlp
+    }
+}
+
+fn close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    let worst = a
+        .iter()
+        .zip(b)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(worst < 1e-5, "{what} differ by up to {worst}");
+}
+
+/// Acting natively is acting with the burn policy up to float rounding: the same draws,
+/// actions and log-probabilities within 1e-5 of burn's (a Gaussian on Pendulum, 60 steps of 3
+/// envs), the same discrete actions (CartPole), and the same mode as the distribution's.
+#[test]
+fn native_acting_is_the_burn_policy_up_to_rounding() {
+    let device = Default::default();
+    let mut ws = HostWorkspace::default();
+    let gaussian = GaussianMlpPolicyConfig::new(3, 1)
+        .with_log_std_init(-0.5)
+        .init::<B>(1, &device)
+        .unwrap();
+    let (a, b) = act_both_ways(&gaussian, pendulum(3), pendulum(3), 60);
     let (ActionBuffer::Continuous(xa), ActionBuffer::Continuous(xb)) = (&a.actions, &b.actions)
     else {
         panic!("continuous actions")
@@ -278,6 +308,8 @@ fn native_acting_is_the_burn_policy_up_to_rounding() {
             &device,
         ))
         .mode();
+    let net = HostMlp::of(&gaussian.mlp);
+    let params: Vec<f32> = flat::flatten(&gaussian).into_data().iter::<f32>().collect();
     let ActionBuffer::Continuous(native_mode) =
         GaussianFamily::act::<StdRng>(&net, &params, &obs, &mut ws, None, None)
     else {
@@ -292,37 +324,9 @@ fn native_acting_is_the_burn_policy_up_to_rounding() {
     let categorical = CategoricalMlpPolicyConfig::new(4, 2)
         .init::<B>(1, &device)
         .unwrap();
-    let net = HostMlp::of(&categorical.mlp);
-    let params: Vec<f32> = flat::flatten(&categorical)
-        .into_data()
-        .iter::<f32>()
-        .collect();
     let cartpole =
         || TimeLimit::new(NativeVecEnv::new(CartPole::default(), 4).unwrap(), 500).unwrap();
-    let (mut env_a, mut env_b) = (cartpole(), cartpole());
-    let mut on_burn = RolloutCollector::new(&mut env_a, 7).unwrap();
-    let mut native = RolloutCollector::new(&mut env_b, 7).unwrap();
-    let (mut rng_a, mut rng_b) = (StdRng::seed_from_u64(4), StdRng::seed_from_u64(4));
-    let a = on_burn
-        .collect(&mut env_a, &categorical, 100, &mut rng_a, &device)
-        .unwrap();
-    let b = native
-        .collect_with(&mut env_b, 100, &mut rng_b, |obs, rng, log_probs| {
-            Ok(CategoricalFamily::act(
-                &net,
-                &params,
-                obs,
-                &mut ws,
-                Some(rng),
-                Some(log_probs),
-            ))
-        })
-        .unwrap();
-    assert_eq!(
-        rng_a.random::<u64>(),
-        rng_b.random::<u64>(),
-        "the same draws"
-    );
+    let (a, b) = act_both_ways(&categorical, cartpole(), cartpole(), 100);
     assert_eq!(a.actions, b.actions, "categorical actions");
     assert_eq!(a.obs, b.obs, "the same actions, the same episodes");
     close(&a.log_probs, &b.log_probs, "categorical log-probabilities");
@@ -335,6 +339,11 @@ fn native_acting_is_the_burn_policy_up_to_rounding() {
         .mode()
         .into_data()
         .iter::<i64>()
+        .collect();
+    let net = HostMlp::of(&categorical.mlp);
+    let params: Vec<f32> = flat::flatten(&categorical)
+        .into_data()
+        .iter::<f32>()
         .collect();
     assert_eq!(
         CategoricalFamily::act::<StdRng>(&net, &params, &obs, &mut ws, None, None),

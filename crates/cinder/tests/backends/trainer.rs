@@ -630,35 +630,47 @@ fn a_host_copy_acts_as_the_learner_does<B: Backend>(device: &B::Device) {
             before,
             "{env}: the policy did not move"
         );
-        let close = |x: &[f32], y: &[f32], what: &str| {
-            if exact {
-                assert_eq!(x, y, "{env}: {what} on flex");
-                return;
-            }
-            let scale = x.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-            let worst = x
-                .iter()
-                .zip(y)
-                .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
-            // Float noise of the forward passes goes through CG (and ndarray's categorical
-            // path is not even deterministic run to run): 1e-4 of the largest parameter was
-            // measured on ndarray, a stale copy moves them by the size of a step.
-            assert!(
-                worst <= 1e-3 * scale,
-                "{env}: {what} differ by {worst} (scale {scale})"
-            );
-        };
-        close(&own.policy_params(), &copy.policy_params(), "policy");
-        close(&own.value_params(), &copy.value_params(), "value net");
-        let (ra, rb) = (a.final_eval.mean_return, b.final_eval.mean_return);
+        runs_close(&own, &copy, (&a, &b), exact, env);
+    }
+}
+
+/// Two runs that acted in different places learned the same up to float noise: parameters
+/// within 1e-3 of the largest one and final evaluations within 1e-3 (equal when `exact`).
+/// Float noise of the forward passes goes through CG (and ndarray's categorical path is not
+/// even deterministic run to run): 1e-4 of the largest parameter was measured on ndarray; an
+/// actor with stale weights moves them by the size of a step.
+fn runs_close<B: burn::tensor::backend::AutodiffBackend>(
+    a: &MlpAgent<B>,
+    b: &MlpAgent<B>,
+    (sa, sb): (&cinder::algo::TrainSummary, &cinder::algo::TrainSummary),
+    exact: bool,
+    env: &str,
+) {
+    let close = |x: &[f32], y: &[f32], what: &str| {
         if exact {
-            assert_eq!(ra, rb, "{env}: final evaluation");
-        } else {
-            assert!(
-                (ra - rb).abs() <= 1e-3 * (1.0 + ra.abs()),
-                "{env}: final evaluation {ra} vs {rb}"
-            );
+            assert_eq!(x, y, "{env}: {what}, bit for bit");
+            return;
         }
+        let scale = x.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let worst = x
+            .iter()
+            .zip(y)
+            .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+        assert!(
+            worst <= 1e-3 * scale,
+            "{env}: {what} differ by {worst} (scale {scale})"
+        );
+    };
+    close(&a.policy_params(), &b.policy_params(), "policy");
+    close(&a.value_params(), &b.value_params(), "value net");
+    let (ra, rb) = (sa.final_eval.mean_return, sb.final_eval.mean_return);
+    if exact {
+        assert_eq!(ra, rb, "{env}: final evaluation");
+    } else {
+        assert!(
+            (ra - rb).abs() <= 1e-3 * (1.0 + ra.abs()),
+            "{env}: final evaluation {ra} vs {rb}"
+        );
     }
 }
 
@@ -682,24 +694,7 @@ fn native_acting_is_acting_on_the_learner<B: Backend>(device: &B::Device) {
             before,
             "{env}: the policy did not move"
         );
-        let close = |x: &[f32], y: &[f32], what: &str| {
-            let scale = x.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-            let worst = x
-                .iter()
-                .zip(y)
-                .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
-            assert!(
-                worst <= 1e-3 * scale,
-                "{env}: {what} differ by {worst} (scale {scale})"
-            );
-        };
-        close(&own.policy_params(), &native.policy_params(), "policy");
-        close(&own.value_params(), &native.value_params(), "value net");
-        let (ra, rb) = (a.final_eval.mean_return, b.final_eval.mean_return);
-        assert!(
-            (ra - rb).abs() <= 1e-3 * (1.0 + ra.abs()),
-            "{env}: final evaluation {ra} vs {rb}"
-        );
+        runs_close(&own, &native, (&a, &b), false, env);
     }
 }
 
