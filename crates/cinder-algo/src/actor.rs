@@ -258,6 +258,18 @@ impl<F: NativeFamily> NativeActor<F> {
             family: PhantomData,
         }
     }
+
+    /// Refuses to act before the first [`Actor::sync`].
+    fn synced(&self) -> Result<()> {
+        if self.params.is_empty() {
+            return Err(crate::AlgoError::Unsupported(
+                "the native actor has no parameters yet: call `Actor::sync` with the learner's \
+                 policy first"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl<B, P> Actor<B, P> for NativeActor<P::Family>
@@ -290,6 +302,7 @@ where
         num_steps: usize,
         rng: &mut TrainRng,
     ) -> Result<Rollout> {
+        self.synced()?;
         let mut ws = HostWorkspace::default();
         collector.collect_with(env, num_steps, rng, |obs, rng, log_probs| {
             Ok(P::Family::act(
@@ -311,6 +324,7 @@ where
         sample: Option<&mut TrainRng>,
         record: Option<&Recording>,
     ) -> Result<(EvalResult, Vec<Vec<Frame>>)> {
+        self.synced()?;
         let mut ws = HostWorkspace::default();
         evaluate_with(env, stats, seed, sample, record, |obs, rng| {
             Ok(P::Family::act(

@@ -351,3 +351,43 @@ fn native_acting_is_the_burn_policy_up_to_rounding() {
         "categorical mode"
     );
 }
+
+/// A native actor refuses to act before its first sync, and refuses a policy of another
+/// architecture than its network's, saying what to do.
+#[test]
+fn a_native_actor_needs_a_matching_sync() {
+    use burn::backend::Autodiff;
+    use cinder_algo::{Actor, NativeActor, TrainRng};
+    use cinder_policy::Activation;
+    type A = Autodiff<Flex>;
+    let device = Default::default();
+    let mut actor =
+        NativeActor::<GaussianFamily>::new(HostMlp::new(vec![3, 8, 1], Activation::Tanh));
+    let mut env = pendulum(2);
+    let mut collector = RolloutCollector::new(&mut env, 0).unwrap();
+    let mut rng = TrainRng::seed_from_u64(0);
+    let err =
+        Actor::<A, GaussianMlpPolicy<A>>::collect(&actor, &mut collector, &mut env, 4, &mut rng)
+            .err()
+            .unwrap();
+    assert!(err.to_string().contains("call `Actor::sync`"), "{err}");
+    let value = ValueMlpConfig::new(3).init::<A>(0, &device).unwrap();
+    let wide = GaussianMlpPolicyConfig::new(3, 1)
+        .with_hidden(vec![16])
+        .init::<A>(0, &device)
+        .unwrap();
+    let err = actor.sync(&wide, &value).err().unwrap();
+    assert!(
+        err.to_string().contains("build it from the learner's MLP"),
+        "{err}"
+    );
+    let fits = GaussianMlpPolicyConfig::new(3, 1)
+        .with_hidden(vec![8])
+        .init::<A>(0, &device)
+        .unwrap();
+    actor.sync(&fits, &value).unwrap();
+    let rollout =
+        Actor::<A, GaussianMlpPolicy<A>>::collect(&actor, &mut collector, &mut env, 4, &mut rng)
+            .unwrap();
+    assert_eq!(rollout.log_probs.len(), 8);
+}
