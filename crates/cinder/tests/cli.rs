@@ -1137,8 +1137,8 @@ fn bench_overhead_prints_training_against_the_envs_alone() {
         &["unknown algorithm"],
     );
     // `cinder bench critic`: one pass of the critic fit, its Adam steps counted.
-    let out = ok(&cinder(
-        &[
+    let critic = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
             "bench",
             "critic",
             "--batch",
@@ -1147,15 +1147,14 @@ fn bench_overhead_prints_training_against_the_envs_alone() {
             "3",
             "--hidden",
             "8",
-            "--minibatch",
-            "128",
             "--reps",
             "2",
             "--json",
-        ],
-        &dir,
-    ));
-    let row: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(ok(&cinder(&args, &dir)).trim()).unwrap()
+    };
+    let row = critic(&["--minibatch", "128"]);
     assert_eq!(row["bench"], "critic");
     assert_eq!(row["adam_steps"], 3, "{row}");
     assert_eq!(row["on_host"], true, "the trainer's fit by default: {row}");
@@ -1166,24 +1165,7 @@ fn bench_overhead_prints_training_against_the_envs_alone() {
         (row["ms_per_step"].as_f64().unwrap() - median / 3.0).abs() < 1e-9,
         "{row}"
     );
-    let ops = ok(&cinder(
-        &[
-            "bench",
-            "critic",
-            "--batch",
-            "300",
-            "--obs-dim",
-            "3",
-            "--hidden",
-            "8",
-            "--reps",
-            "2",
-            "--burn-ops",
-            "--json",
-        ],
-        &dir,
-    ));
-    let ops: serde_json::Value = serde_json::from_str(ops.trim()).unwrap();
+    let ops = critic(&["--burn-ops"]);
     assert_eq!(ops["on_host"], false, "{ops}");
     assert_eq!(ops["adam_steps"], 3, "{ops}");
     fails(
