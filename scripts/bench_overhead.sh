@@ -6,6 +6,7 @@
 #   bash scripts/bench_overhead.sh                       # builds cinder with `mujoco`
 #   CINDER_BIN=path/to/cinder bash scripts/bench_overhead.sh
 #   BEFORE=bench-results/overhead_old.jsonl bash scripts/bench_overhead.sh   # adds "before" columns
+#   EXTRA=--burn-ops bash scripts/bench_overhead.sh      # extra `bench overhead` arguments
 #
 # Rows: `cinder bench overhead --env ENV --algo ALGO --steps $STEPS` (default 200000) for TRPO,
 # NPG and PPO on Hopper-v5, HalfCheetah-v5 and Walker2d-v5 (each env's preset, flex, one thread
@@ -33,7 +34,8 @@ cg=bench-results/overhead_cg.jsonl
 for algo in trpo npg ppo; do
   for env in Hopper-v5 HalfCheetah-v5 Walker2d-v5; do
     echo "== $algo $env" >&2
-    "$bin" bench overhead --env "$env" --algo "$algo" --steps "$STEPS" 2>/dev/null >> "$out"
+    # shellcheck disable=SC2086
+    "$bin" bench overhead --env "$env" --algo "$algo" --steps "$STEPS" ${EXTRA:-} 2>/dev/null >> "$out"
   done
 done
 for args in "--batch 2048 --iters 10" "--batch 5000 --iters 10" "--batch 2048 --iters 25"; do

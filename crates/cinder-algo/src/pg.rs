@@ -7,7 +7,9 @@ use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData, Transaction};
-use cinder_policy::{ActionDistribution, DistributionFamily, ValueMlp, flat};
+use cinder_policy::{
+    ActionDistribution, Dist, DistributionFamily, HostMlp, Policy, ValueMlp, flat,
+};
 use rand::Rng;
 use rand::seq::SliceRandom;
 
@@ -125,7 +127,7 @@ pub struct VpgConfig {
 
 /// Which objective a [`PolicyGradient`] optimises.
 #[derive(Debug, Clone, PartialEq)]
-enum Objective {
+pub(crate) enum Objective {
     Clip {
         clip_range: f64,
         clip_range_vf: Option<f64>,
@@ -138,16 +140,16 @@ enum Objective {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct Settings {
-    objective: Objective,
-    learning_rate: f64,
-    anneal_lr: bool,
-    n_epochs: usize,
-    batch_size: usize,
-    ent_coef: f64,
-    vf_coef: f64,
-    max_grad_norm: Option<f64>,
-    normalize_advantage: bool,
+pub(crate) struct Settings {
+    pub(crate) objective: Objective,
+    pub(crate) learning_rate: f64,
+    pub(crate) anneal_lr: bool,
+    pub(crate) n_epochs: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) ent_coef: f64,
+    pub(crate) vf_coef: f64,
+    pub(crate) max_grad_norm: Option<f64>,
+    pub(crate) normalize_advantage: bool,
 }
 
 fn bad(name: &'static str, value: f64, range: &'static str) -> AlgoError {
@@ -164,15 +166,52 @@ fn positive(name: &'static str, v: f64) -> Result<()> {
 
 /// PPO-clip, PPO-KL or VPG with their optimiser state.
 pub struct PolicyGradient<B: AutodiffBackend, P: AgentPolicy<B>> {
-    settings: Settings,
-    policy_optim: OptimizerAdaptor<Adam, P, B>,
+    pub(crate) settings: Settings,
+    pub(crate) policy_optim: OptimizerAdaptor<Adam, P, B>,
     /// The value optimiser of the joint PPO loss.
-    value_optim: OptimizerAdaptor<Adam, ValueMlp<B>, B>,
+    pub(crate) value_optim: OptimizerAdaptor<Adam, ValueMlp<B>, B>,
     /// VPG's separate critic fit.
     critic: Option<ValueFitter<B>>,
-    kl_coef: f64,
+    pub(crate) kl_coef: f64,
     /// The ranks whose shards make up the batch (one process by default).
-    comm: Arc<dyn Communicator>,
+    pub(crate) comm: Arc<dyn Communicator>,
+    /// The epochs in plain Rust on the host ([`update_natively`](Self::update_natively)).
+    pub(crate) host: Option<HostNets<B, P>>,
+    /// Adam's ε of both optimisers.
+    pub(crate) adam_epsilon: f32,
+}
+
+/// An update's outcome: the networks and statistics, or why it was abandoned (the caller
+/// then restores what it saved).
+pub(crate) type Attempt<B, P> = std::result::Result<(P, ValueMlp<B>, UpdateStats), String>;
+
+/// The epochs of an update on the host for one policy family (`pg_host.rs`).
+pub(crate) type HostRun<B, P> = fn(
+    &mut PolicyGradient<B, P>,
+    &HostNets<B, P>,
+    P,
+    ValueMlp<B>,
+    &Batch<B, <P as Policy<B>>::Family>,
+    f64,
+    &mut dyn FnMut(&mut [i64]),
+) -> Result<Attempt<B, P>>;
+
+/// The architectures of the policy's MLP and the value net, and the host epochs of the
+/// policy's family.
+pub(crate) struct HostNets<B: AutodiffBackend, P: AgentPolicy<B>> {
+    pub(crate) policy: HostMlp,
+    pub(crate) value: HostMlp,
+    pub(crate) run: HostRun<B, P>,
+}
+
+impl<B: AutodiffBackend, P: AgentPolicy<B>> Clone for HostNets<B, P> {
+    fn clone(&self) -> Self {
+        Self {
+            policy: self.policy.clone(),
+            value: self.value.clone(),
+            run: self.run,
+        }
+    }
 }
 
 impl PpoConfig {
@@ -356,6 +395,8 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
             critic,
             kl_coef,
             comm: comm::single_process(),
+            host: None,
+            adam_epsilon,
         }
     }
 
@@ -385,6 +426,11 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
             )));
         }
         Ok(())
+    }
+
+    /// Whether the epochs run on the host ([`update_natively`](Self::update_natively)).
+    pub fn updates_natively(&self) -> bool {
+        self.host.is_some()
     }
 
     /// The PPO-KL penalty coefficient β.
@@ -455,17 +501,14 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
         }
     }
 
-    #[allow(clippy::type_complexity)]
     fn run<R: Rng + ?Sized>(
         &mut self,
-        mut policy: P,
-        mut value: ValueMlp<B>,
+        policy: P,
+        value: ValueMlp<B>,
         batch: &Batch<B, P::Family>,
         rng: &mut R,
-    ) -> Result<std::result::Result<(P, ValueMlp<B>, UpdateStats), String>> {
-        let s = self.settings.clone();
-        let m = batch.len;
-        let device = batch.obs.device();
+    ) -> Result<Attempt<B, P>> {
+        let s = &self.settings;
         let lr = if s.anneal_lr {
             s.learning_rate * batch.progress_remaining
         } else {
@@ -473,6 +516,66 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
         };
         let old_dist = policy.clone().no_grad().distribution(batch.obs.clone());
         let old_dist = P::Family::map_backend(old_dist, |t| t.detach());
+        let shuffle = &mut |order: &mut [i64]| order.shuffle(&mut *rng);
+        let epochs = match self.host.clone() {
+            Some(host) => (host.run)(self, &host, policy, value, batch, lr, shuffle)?,
+            None => self.epochs_on_device(policy, value, batch, lr, &old_dist, shuffle)?,
+        };
+        let (policy, mut value, mut stats) = match epochs {
+            Ok(done) => done,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let comm = self.comm.clone();
+        let comm = &*comm;
+        let new_dist = policy.clone().no_grad().distribution(batch.obs.clone());
+        let kl = old_dist.kl(&new_dist).mean().inner();
+        let std = P::Family::mean_std(&new_dist).map(|t| t.inner());
+        let mut tx = Transaction::default().register(kl);
+        if let Some(std) = std {
+            tx = tx.register(std);
+        }
+        let mut read: Vec<f64> = read_scalars(tx);
+        comm::mean_f64(comm, &mut read);
+        stats.step_kl = Some(read[0]);
+        stats.policy_std = read.get(1).copied();
+        if let Objective::KlPenalty { target_kl } = self.settings.objective {
+            if read[0] > 1.5 * target_kl {
+                self.kl_coef *= 2.0;
+            } else if read[0] < target_kl / 1.5 {
+                self.kl_coef /= 2.0;
+            }
+            stats.kl_coef = Some(self.kl_coef);
+        }
+        if let Some(critic) = &mut self.critic {
+            let t = std::time::Instant::now();
+            let fitted = critic.fit(value.clone(), &batch.host_obs, &batch.host_returns, rng);
+            stats.critic_seconds = Some(t.elapsed().as_secs_f64());
+            match fitted {
+                Ok((v, fit)) => {
+                    value = v;
+                    stats.value_loss = fit.value_loss;
+                }
+                Err(AlgoError::NonFinite(msg)) => return Ok(Err(format!("critic: {msg}"))),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Ok((policy, value, stats)))
+    }
+
+    /// The epochs of minibatch steps as burn ops on `B`: the policy, value net and their
+    /// optimisers after them, and the losses of the last minibatch of the last epoch.
+    fn epochs_on_device(
+        &mut self,
+        mut policy: P,
+        mut value: ValueMlp<B>,
+        batch: &Batch<B, P::Family>,
+        lr: f64,
+        old_dist: &Dist<P::Family, B>,
+        shuffle: &mut dyn FnMut(&mut [i64]),
+    ) -> Result<Attempt<B, P>> {
+        let s = self.settings.clone();
+        let m = batch.len;
+        let device = batch.obs.device();
         let comm = self.comm.clone();
         let comm = &*comm;
         let full_adv = if s.normalize_advantage && s.objective == Objective::Vanilla {
@@ -482,7 +585,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
         };
         let mb = s.batch_size.min(m);
         let mut order: Vec<i64> = (0..m as i64).collect();
-        let mut last = [0.0f64; 4]; // policy loss, value loss, entropy, approx_kl
+        let mut tally = EpochTally::default();
         // Summed on the device over the minibatches of an epoch, read once per epoch.
         let mut nonfinite: Option<Tensor<B::InnerBackend, 1>> = None;
         let mut clip_sum: Option<Tensor<B::InnerBackend, 1>> = None;
@@ -493,13 +596,10 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
             Tensor<B::InnerBackend, 1>,
             Option<Tensor<B::InnerBackend, 1>>,
         )> = None;
-        let mut clip_total = 0.0;
-        let mut clip_batches = 0usize;
-        let mut epochs = 0;
-        'epochs: for _ in 0..s.n_epochs {
-            epochs += 1;
+        for _ in 0..s.n_epochs {
+            tally.epochs += 1;
             if mb < m {
-                order.shuffle(rng);
+                shuffle(&mut order);
             }
             // The epoch's data in minibatch order, one `select` per quantity per epoch: each
             // minibatch is then a slice. A gather per minibatch costs an index upload and a
@@ -680,7 +780,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
                         Some(sum) => sum + c,
                         None => c,
                     });
-                    clip_batches += 1;
+                    tally.clip_batches += 1;
                 }
                 last_tensors = Some((
                     pg_detached,
@@ -707,81 +807,76 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
             if let Some(c) = clip_sum.take() {
                 tx = tx.register(c);
             }
-            let mut read: Vec<f64> = read_scalars(tx);
-            // Every rank stops, skips or goes on together: the ranks' means (a non-finite
-            // count above 0 on any rank stays above 0).
-            comm::mean_f64(comm, &mut read);
-            if read[0] != 0.0 {
-                return Ok(Err(format!(
-                    "non-finite loss or gradient norm in epoch {epochs} (policy loss {} at \
-                     its last minibatch)",
-                    read[1]
-                )));
-            }
-            last[0] = read[1];
-            last[2] = read[2];
-            last[3] = read[3];
-            let epoch_kl = read[3];
-            let mut k = 4;
-            if has_v {
-                last[1] = read[k];
-                k += 1;
-            }
-            if let Some(&sum) = read.get(k) {
-                clip_total += sum;
-            }
-            if let Objective::Clip {
-                target_kl: Some(t), ..
-            } = s.objective
-                && epoch_kl > t
-            {
-                break 'epochs;
+            match tally.end_epoch(read_scalars(tx), has_v, comm, &s.objective) {
+                Ok(false) => {}
+                Ok(true) => break,
+                Err(reason) => return Ok(Err(reason)),
             }
         }
+        Ok(Ok((policy, value, tally.stats(lr))))
+    }
+}
 
-        let mut stats = UpdateStats {
-            policy_loss: last[0],
-            value_loss: last[1],
-            entropy: last[2],
-            approx_kl: last[3],
-            clipfrac: (clip_batches > 0).then(|| clip_total / clip_batches as f64),
-            learning_rate: Some(lr),
-            epochs: Some(epochs),
-            ..UpdateStats::default()
-        };
-        let new_dist = policy.clone().no_grad().distribution(batch.obs.clone());
-        let kl = old_dist.kl(&new_dist).mean().inner();
-        let std = P::Family::mean_std(&new_dist).map(|t| t.inner());
-        let mut tx = Transaction::default().register(kl);
-        if let Some(std) = std {
-            tx = tx.register(std);
-        }
-        let mut read: Vec<f64> = read_scalars(tx);
+/// What the epochs of an update report, kept as each epoch ends (the device and the host
+/// epochs share it).
+#[derive(Debug, Default)]
+pub(crate) struct EpochTally {
+    /// Epochs begun.
+    pub(crate) epochs: usize,
+    /// Minibatches whose clip fraction the epochs' sums hold.
+    pub(crate) clip_batches: usize,
+    clip_total: f64,
+    /// The last minibatch's policy loss, value loss, entropy and approx_kl.
+    last: [f64; 4],
+}
+
+impl EpochTally {
+    /// Ends an epoch from its read-back `[non-finite count, policy loss, entropy, approx_kl,
+    /// value loss (with a value loss), clip-fraction sum (PPO-clip)]` of this rank, which every
+    /// rank replaces by the ranks' means, so that every rank stops, skips or goes on together.
+    /// `Err`: a non-finite loss or gradient norm abandons the update; `Ok(true)`: PPO-clip's
+    /// `target_kl` stops the epochs.
+    pub(crate) fn end_epoch(
+        &mut self,
+        mut read: Vec<f64>,
+        has_value_loss: bool,
+        comm: &dyn Communicator,
+        objective: &Objective,
+    ) -> std::result::Result<bool, String> {
         comm::mean_f64(comm, &mut read);
-        stats.step_kl = Some(read[0]);
-        stats.policy_std = read.get(1).copied();
-        if let Objective::KlPenalty { target_kl } = s.objective {
-            if read[0] > 1.5 * target_kl {
-                self.kl_coef *= 2.0;
-            } else if read[0] < target_kl / 1.5 {
-                self.kl_coef /= 2.0;
-            }
-            stats.kl_coef = Some(self.kl_coef);
+        if read[0] != 0.0 {
+            return Err(format!(
+                "non-finite loss or gradient norm in epoch {} (policy loss {} at its last \
+                 minibatch)",
+                self.epochs, read[1]
+            ));
         }
-        if let Some(critic) = &mut self.critic {
-            let t = std::time::Instant::now();
-            let fitted = critic.fit(value.clone(), &batch.host_obs, &batch.host_returns, rng);
-            stats.critic_seconds = Some(t.elapsed().as_secs_f64());
-            match fitted {
-                Ok((v, fit)) => {
-                    value = v;
-                    stats.value_loss = fit.value_loss;
-                }
-                Err(AlgoError::NonFinite(msg)) => return Ok(Err(format!("critic: {msg}"))),
-                Err(e) => return Err(e),
-            }
+        self.last[0] = read[1];
+        self.last[2] = read[2];
+        self.last[3] = read[3];
+        let mut k = 4;
+        if has_value_loss {
+            self.last[1] = read[k];
+            k += 1;
         }
-        Ok(Ok((policy, value, stats)))
+        if let Some(&sum) = read.get(k) {
+            self.clip_total += sum;
+        }
+        Ok(matches!(objective, Objective::Clip { target_kl: Some(t), .. } if read[3] > *t))
+    }
+
+    /// The update's statistics so far (the caller adds what comes after the epochs).
+    pub(crate) fn stats(&self, lr: f64) -> UpdateStats {
+        UpdateStats {
+            policy_loss: self.last[0],
+            value_loss: self.last[1],
+            entropy: self.last[2],
+            approx_kl: self.last[3],
+            clipfrac: (self.clip_batches > 0).then(|| self.clip_total / self.clip_batches as f64),
+            learning_rate: Some(lr),
+            epochs: Some(self.epochs),
+            ..UpdateStats::default()
+        }
     }
 }
 

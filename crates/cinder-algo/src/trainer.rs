@@ -146,7 +146,7 @@ pub struct TrainSummary {
 /// TRPO/NPG or a first-order learner.
 pub(crate) enum Learner<B: AutodiffBackend, P: AgentPolicy<B>> {
     Natural(NaturalGradient<B>),
-    FirstOrder(PolicyGradient<B, P>),
+    FirstOrder(Box<PolicyGradient<B, P>>),
 }
 
 /// Builds the training or evaluation env stack of a config: the env (with its time limit),
@@ -1311,6 +1311,27 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         self.overlap
     }
 
+    /// Runs PPO's, PPO-KL's and VPG's epochs in plain Rust on the host with `Some(policy_net)`,
+    /// the policy's MLP (see [`PolicyGradient::update_natively`]), or as burn ops on `B` with
+    /// `None`; nothing changes for TRPO and NPG. [`MlpAgent`] runs them on the host by default.
+    pub fn set_native_updates(&mut self, policy_net: Option<HostMlp>)
+    where
+        P::Family: crate::NativeFamily,
+    {
+        if let Learner::FirstOrder(pg) = &mut self.learner {
+            match policy_net {
+                Some(net) => pg.update_natively(net, HostMlp::of(&self.value.mlp)),
+                None => pg.update_on_device(),
+            }
+        }
+    }
+
+    /// Whether the first-order epochs run on the host (see
+    /// [`set_native_updates`](Self::set_native_updates)).
+    pub fn native_updates(&self) -> bool {
+        matches!(&self.learner, Learner::FirstOrder(pg) if pg.updates_natively())
+    }
+
     /// What acts: `None` for the learner's own networks, else the actor's description.
     pub fn actor(&self) -> Option<String> {
         self.actor.as_ref().map(|a| a.describe())
@@ -1594,9 +1615,9 @@ fn build_learner<B: AutodiffBackend, P: AgentPolicy<B>>(
     Ok(match algo {
         AlgoConfig::Trpo(c) => Learner::Natural(NaturalGradient::trpo(c)?),
         AlgoConfig::Npg(c) => Learner::Natural(NaturalGradient::npg(c)?),
-        AlgoConfig::Ppo(c) => Learner::FirstOrder(PolicyGradient::ppo(c)?),
-        AlgoConfig::PpoKl(c) => Learner::FirstOrder(PolicyGradient::ppo_kl(c)?),
-        AlgoConfig::Vpg(c) => Learner::FirstOrder(PolicyGradient::vpg(c)?),
+        AlgoConfig::Ppo(c) => Learner::FirstOrder(Box::new(PolicyGradient::ppo(c)?)),
+        AlgoConfig::PpoKl(c) => Learner::FirstOrder(Box::new(PolicyGradient::ppo_kl(c)?)),
+        AlgoConfig::Vpg(c) => Learner::FirstOrder(Box::new(PolicyGradient::vpg(c)?)),
     })
 }
 
@@ -1877,7 +1898,9 @@ fn build_policy<B: Backend>(config: &TrainConfig, device: &B::Device) -> Result<
 }
 
 /// A built-in MLP policy for an env: Gaussian for a box action space, categorical for a
-/// discrete one.
+/// discrete one. PPO's, PPO-KL's and VPG's epochs run in plain Rust on the host
+/// ([`set_native_updates`](MlpAgent::set_native_updates)); acting stays on the learner until
+/// [`act_natively`](MlpAgent::act_natively) or [`act_on`](MlpAgent::act_on).
 pub enum MlpAgent<B: AutodiffBackend> {
     /// Continuous actions.
     Gaussian(Trainer<B, GaussianMlpPolicy<B>>),
@@ -1906,14 +1929,16 @@ impl<B: AutodiffBackend> MlpAgent<B> {
         device: &B::Device,
         comm: Arc<dyn Communicator>,
     ) -> Result<Self> {
-        Ok(match build_policy::<B>(&config, device)? {
+        let mut agent = match build_policy::<B>(&config, device)? {
             BuiltPolicy::Gaussian(p) => {
                 MlpAgent::Gaussian(Trainer::data_parallel(config, p, run_dir, device, comm)?)
             }
             BuiltPolicy::Categorical(p) => {
                 MlpAgent::Categorical(Trainer::data_parallel(config, p, run_dir, device, comm)?)
             }
-        })
+        };
+        agent.set_native_updates(true);
+        Ok(agent)
     }
 
     /// Continues a run from a checkpoint folder (see [`Trainer::resume`]).
@@ -1942,14 +1967,16 @@ impl<B: AutodiffBackend> MlpAgent<B> {
     /// As [`Trainer::open_checkpoint`].
     pub fn open_checkpoint(checkpoint: &Path, device: &B::Device) -> Result<Self> {
         let (_, config) = read_checkpoint(checkpoint)?;
-        Ok(match build_policy::<B>(&config, device)? {
+        let mut agent = match build_policy::<B>(&config, device)? {
             BuiltPolicy::Gaussian(p) => {
                 MlpAgent::Gaussian(Trainer::open_checkpoint(checkpoint, p, device)?)
             }
             BuiltPolicy::Categorical(p) => {
                 MlpAgent::Categorical(Trainer::open_checkpoint(checkpoint, p, device)?)
             }
-        })
+        };
+        agent.set_native_updates(true);
+        Ok(agent)
     }
 
     /// Continues a data-parallel run on every rank of `comm` (see
@@ -1966,7 +1993,7 @@ impl<B: AutodiffBackend> MlpAgent<B> {
     ) -> Result<Self> {
         let (_, config) = read_checkpoint(checkpoint)?;
         // The architecture comes from the saved config; the values from the checkpoint.
-        Ok(match build_policy::<B>(&config, device)? {
+        let mut agent = match build_policy::<B>(&config, device)? {
             BuiltPolicy::Gaussian(p) => MlpAgent::Gaussian(Trainer::resume_data_parallel(
                 checkpoint,
                 p,
@@ -1983,7 +2010,9 @@ impl<B: AutodiffBackend> MlpAgent<B> {
                 device,
                 comm,
             )?),
-        })
+        };
+        agent.set_native_updates(true);
+        Ok(agent)
     }
 
     /// Acts on a copy of the policy and value net on backend `A` (see
@@ -2030,6 +2059,36 @@ impl<B: AutodiffBackend> MlpAgent<B> {
                 let net = HostMlp::of(&t.policy().mlp);
                 t.set_actor(Box::new(crate::NativeActor::<CategoricalFamily>::new(net)));
             }
+        }
+    }
+
+    /// Whether PPO's, PPO-KL's and VPG's epochs run in plain Rust on the host (the default;
+    /// see [`PolicyGradient::update_natively`]) or as burn ops on the learner's backend
+    /// (`false`). On the host each update reads the networks and their Adam state once and
+    /// writes them back once, with no backend op per minibatch; float rounding apart, the
+    /// two learn the same. Nothing changes for TRPO and NPG, whose critic fits on the host
+    /// already ([`ValueFitConfig::on_host`]) and whose policy step stays on the device.
+    ///
+    /// [`ValueFitConfig::on_host`]: crate::ValueFitConfig::on_host
+    pub fn set_native_updates(&mut self, on: bool) {
+        match self {
+            MlpAgent::Gaussian(t) => {
+                let net = on.then(|| HostMlp::of(&t.policy().mlp));
+                t.set_native_updates(net);
+            }
+            MlpAgent::Categorical(t) => {
+                let net = on.then(|| HostMlp::of(&t.policy().mlp));
+                t.set_native_updates(net);
+            }
+        }
+    }
+
+    /// Whether the first-order epochs run on the host (see
+    /// [`set_native_updates`](Self::set_native_updates)).
+    pub fn native_updates(&self) -> bool {
+        match self {
+            MlpAgent::Gaussian(t) => t.native_updates(),
+            MlpAgent::Categorical(t) => t.native_updates(),
         }
     }
 

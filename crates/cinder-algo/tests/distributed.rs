@@ -21,7 +21,8 @@ use cinder_algo::{
 use cinder_env::native::{NativeVecEnv, Pendulum};
 use cinder_env::wrappers::TimeLimit;
 use cinder_policy::{
-    GaussianFamily, GaussianMlpPolicy, GaussianMlpPolicyConfig, ValueMlp, ValueMlpConfig, flat,
+    GaussianFamily, GaussianMlpPolicy, GaussianMlpPolicyConfig, HostMlp, ValueMlp, ValueMlpConfig,
+    flat,
 };
 use rand::SeedableRng;
 
@@ -208,10 +209,13 @@ fn one_update_equals_the_whole_batch_s(learner: fn(usize) -> Learner, overlapped
     );
 }
 
-/// A learner of either kind.
+/// A learner of either kind; a first-order one with its epochs on the host when `native`.
 enum Learner {
     Natural(NaturalGradient<B>),
-    FirstOrder(PolicyGradient<B, GaussianMlpPolicy<B>>),
+    FirstOrder {
+        pg: Box<PolicyGradient<B, GaussianMlpPolicy<B>>>,
+        native: bool,
+    },
 }
 
 impl Learner {
@@ -235,8 +239,11 @@ impl Learner {
                     n.update(p, v, batch, rng).unwrap()
                 }
             }
-            Learner::FirstOrder(mut pg) => {
+            Learner::FirstOrder { mut pg, native } => {
                 pg.set_communicator(comm);
+                if native {
+                    pg.update_natively(HostMlp::of(&policy.mlp), HostMlp::of(&value.mlp));
+                }
                 pg.update(p, v, batch, rng).unwrap()
             }
         }
@@ -268,10 +275,26 @@ fn npg(minibatch: usize) -> Learner {
     )
 }
 
+/// A first-order learner with its epochs as burn ops.
+fn first_order(pg: PolicyGradient<B, GaussianMlpPolicy<B>>) -> Learner {
+    Learner::FirstOrder {
+        pg: Box::new(pg),
+        native: false,
+    }
+}
+
+/// `learner` with its epochs on the host (`PolicyGradient::update_natively`).
+fn natively(learner: Learner) -> Learner {
+    match learner {
+        Learner::FirstOrder { pg, .. } => Learner::FirstOrder { pg, native: true },
+        natural => natural,
+    }
+}
+
 /// PPO-clip with `minibatch`-sample minibatches (advantages normalised per minibatch,
 /// gradients clipped to norm 0.5) and an early stop on the KL.
 fn ppo(minibatch: usize) -> Learner {
-    Learner::FirstOrder(
+    first_order(
         PolicyGradient::ppo(
             &PpoConfig::new()
                 .with_batch_size(minibatch)
@@ -284,7 +307,7 @@ fn ppo(minibatch: usize) -> Learner {
 
 /// PPO with the adaptive KL penalty.
 fn ppo_kl(minibatch: usize) -> Learner {
-    Learner::FirstOrder(
+    first_order(
         PolicyGradient::ppo_kl(
             &PpoKlConfig::new()
                 .with_batch_size(minibatch)
@@ -296,7 +319,7 @@ fn ppo_kl(minibatch: usize) -> Learner {
 
 /// VPG with its separate critic fit.
 fn vpg(minibatch: usize) -> Learner {
-    Learner::FirstOrder(
+    first_order(
         PolicyGradient::vpg(
             &VpgConfig::new()
                 .with_critic_batch_size(minibatch)
@@ -344,6 +367,24 @@ fn ppo_kl_rank() {
 #[ignore = "one rank of an MPI test: run by the tests that start mpiexec"]
 fn vpg_rank() {
     one_update_equals_the_whole_batch_s(vpg, false);
+}
+
+#[test]
+#[ignore = "one rank of an MPI test: run by the tests that start mpiexec"]
+fn ppo_native_rank() {
+    one_update_equals_the_whole_batch_s(|m| natively(ppo(m)), false);
+}
+
+#[test]
+#[ignore = "one rank of an MPI test: run by the tests that start mpiexec"]
+fn ppo_kl_native_rank() {
+    one_update_equals_the_whole_batch_s(|m| natively(ppo_kl(m)), false);
+}
+
+#[test]
+#[ignore = "one rank of an MPI test: run by the tests that start mpiexec"]
+fn vpg_native_rank() {
+    one_update_equals_the_whole_batch_s(|m| natively(vpg(m)), false);
 }
 
 /// Stops when this rank's update count reaches `at` (if any).
@@ -412,6 +453,10 @@ fn ppo_ppo_kl_and_vpg_updates_on_2_ranks_equal_the_one_process_update() {
     under_mpiexec("ppo_rank", 2);
     under_mpiexec("ppo_kl_rank", 2);
     under_mpiexec("vpg_rank", 2);
+    // The same with the epochs on the host: the flat gradients all-reduced per minibatch.
+    under_mpiexec("ppo_native_rank", 2);
+    under_mpiexec("ppo_kl_native_rank", 2);
+    under_mpiexec("vpg_native_rank", 2);
 }
 
 #[test]

@@ -650,3 +650,271 @@ fn checkpoints_from_before_the_video_fields_resume() {
     assert_eq!(resumed.policy_params(), agent.policy_params());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn params<M: AutodiffModule<B>>(m: &M) -> Vec<f32> {
+    flat::flatten(&m.valid()).into_data().to_vec().unwrap()
+}
+
+/// `x` within `tol` of `y` relative to the largest of `y` (at least 1).
+fn assert_close(x: &[f32], y: &[f32], tol: f32, what: &str) {
+    assert_eq!(x.len(), y.len(), "{what}: lengths");
+    let scale = y.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let worst = x
+        .iter()
+        .zip(y)
+        .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+    assert!(
+        worst <= tol * scale,
+        "{what}: differ by {worst} (scale {scale})"
+    );
+}
+
+/// The first-order learners' epochs on the host (`PolicyGradient::update_natively`) are burn's
+/// epochs up to float rounding: for PPO-clip (value clipping, an entropy bonus, and an early
+/// stop on `target_kl`), PPO-KL and VPG, with a Gaussian and a categorical policy, three
+/// updates in a row — host, then burn continuing from the Adam state the host wrote, then the
+/// host again from burn's — end where three burn updates end, with the same statistics. The
+/// learning rate is large enough that ratios leave the clip range (clip fractions above 0).
+#[test]
+fn host_epochs_are_burns_epochs_up_to_rounding() {
+    use cinder_algo::{PolicyGradient, PpoKlConfig, UpdateStats, VpgConfig};
+    use cinder_policy::{CategoricalMlpPolicyConfig, HostMlp, ValueMlpConfig};
+
+    let device = Default::default();
+    let (m, d) = (256, 3);
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(11);
+    let mut uniform = |n: usize, lo: f32, hi: f32| -> Vec<f32> {
+        (0..n)
+            .map(|_| rand::RngExt::random_range(&mut rng, lo..hi))
+            .collect()
+    };
+    let host_obs = uniform(m * d, -1.0, 1.0);
+    let advantages = uniform(m, -2.0, 2.0);
+    let returns = uniform(m, -1.0, 1.0);
+    let values = uniform(m, -1.0, 1.0);
+    let noise = uniform(m * 2, -1.0, 1.0);
+    let picks: Vec<i64> = uniform(m, 0.0, 4.0).iter().map(|u| *u as i64).collect();
+    let vec1 = |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [m]), &device);
+    let obs = Tensor::<B, 2>::from_data(TensorData::new(host_obs.clone(), [m, d]), &device);
+    let value = ValueMlpConfig::new(d).init::<B>(3, &device).unwrap();
+    macro_rules! batch_of {
+        ($actions:expr, $old_log_probs:expr) => {
+            Batch {
+                obs: obs.clone(),
+                actions: $actions,
+                old_log_probs: $old_log_probs,
+                old_values: vec1(&values),
+                advantages: vec1(&advantages),
+                returns: vec1(&returns),
+                host_obs: host_obs.clone(),
+                host_returns: returns.clone(),
+                host_values: values.clone(),
+                len: m,
+                progress_remaining: 0.5,
+            }
+        };
+    }
+    let ppo = PpoConfig::new()
+        .with_learning_rate(3e-3)
+        .with_n_epochs(4)
+        .with_batch_size(64)
+        .with_ent_coef(0.01);
+
+    // Three updates both ways; `$what` names the case.
+    macro_rules! compare {
+        ($make:expr, $policy_net:expr, $nets:expr, $batch:expr, $what:expr) => {{
+            let (make, nets, batch, what) = ($make, $nets, $batch, $what);
+            let value_net = HostMlp::of(&nets.1.mlp);
+            let start = params(&nets.0);
+            // `relay` takes update 2 on burn from the host's Adam state; `host` takes 1 and
+            // 3, the last from the state burn wrote.
+            let (mut burn, mut host, mut relay) = (make(), make(), make());
+            host.update_natively($policy_net, value_net);
+            assert!(host.updates_natively() && !relay.updates_natively());
+            let (mut a, mut b) = (nets.clone(), nets);
+            let mut stats: Vec<(UpdateStats, UpdateStats)> = Vec::new();
+            for (k, seed) in [5u64, 6, 7].into_iter().enumerate() {
+                let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+                let (p, v, sa) = burn.update(a.0, a.1, batch, &mut rng).unwrap();
+                a = (p, v);
+                if k == 1 {
+                    *relay.policy_optimizer() = host.policy_optimizer().clone();
+                    *relay.value_optimizer() = host.value_optimizer().clone();
+                    relay.set_kl_coef(host.kl_coef());
+                    if let Some(c) = host.critic_mut().map(|c| c.optimizer().clone()) {
+                        *relay.critic_mut().unwrap().optimizer_mut() = c;
+                    }
+                } else if k == 2 {
+                    *host.policy_optimizer() = relay.policy_optimizer().clone();
+                    *host.value_optimizer() = relay.value_optimizer().clone();
+                    host.set_kl_coef(relay.kl_coef());
+                    if let Some(c) = relay.critic_mut().map(|c| c.optimizer().clone()) {
+                        *host.critic_mut().unwrap().optimizer_mut() = c;
+                    }
+                }
+                let learner = if k == 1 { &mut relay } else { &mut host };
+                let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
+                let (p, v, sb) = learner.update(b.0, b.1, batch, &mut rng).unwrap();
+                b = (p, v);
+                assert_eq!(sb.skipped, None, "{what}, update {k}");
+                stats.push((sa, sb));
+            }
+            assert_close(
+                &params(&b.0),
+                &params(&a.0),
+                2e-4,
+                &format!("{what}: policy"),
+            );
+            assert_close(
+                &params(&b.1),
+                &params(&a.1),
+                2e-4,
+                &format!("{what}: value net"),
+            );
+            assert_ne!(params(&a.0), start, "{what}: the policy did not move");
+            for (k, (sa, sb)) in stats.iter().enumerate() {
+                let near = |x: f64, y: f64| (x - y).abs() <= 1e-3 * (1.0 + y.abs());
+                assert_eq!(sb.epochs, sa.epochs, "{what}, update {k}: epochs");
+                for (name, x, y) in [
+                    ("policy_loss", sb.policy_loss, sa.policy_loss),
+                    ("value_loss", sb.value_loss, sa.value_loss),
+                    ("entropy", sb.entropy, sa.entropy),
+                    ("approx_kl", sb.approx_kl, sa.approx_kl),
+                    ("step_kl", sb.step_kl.unwrap(), sa.step_kl.unwrap()),
+                ] {
+                    assert!(
+                        x.is_nan() && y.is_nan() || near(x, y),
+                        "{what}, update {k}: {name} {x} vs {y}"
+                    );
+                }
+                assert_eq!(sb.clipfrac.is_some(), sa.clipfrac.is_some(), "{what}");
+                if let (Some(x), Some(y)) = (sb.clipfrac, sa.clipfrac) {
+                    assert!(
+                        (x - y).abs() <= 0.02,
+                        "{what}, update {k}: clipfrac {x} vs {y}"
+                    );
+                }
+                assert_eq!(sb.kl_coef, sa.kl_coef, "{what}, update {k}: kl_coef");
+            }
+            stats
+        }};
+    }
+    type Make<'a, P> = Box<dyn Fn() -> PolicyGradient<B, P> + 'a>;
+    // The cases exercise what they name: clipped ratios, an early stop.
+    let checked = |what: &str, stats: &[(UpdateStats, UpdateStats)]| {
+        if what.ends_with("ppo") {
+            assert!(
+                stats.iter().any(|(a, _)| a.clipfrac > Some(0.0)),
+                "{what}: no clipping"
+            );
+        }
+        if what.contains("target_kl") {
+            assert!(
+                stats.iter().any(|(a, _)| a.epochs < Some(4)),
+                "{what}: no early stop"
+            );
+        }
+    };
+
+    // Gaussian.
+    let gaussian = GaussianMlpPolicyConfig::new(d, 2)
+        .init::<B>(7, &device)
+        .unwrap();
+    let dist = gaussian.valid().distribution(obs.clone().inner());
+    let actions =
+        dist.mode() + Tensor::<Flex, 2>::from_data(TensorData::new(noise.clone(), [m, 2]), &device);
+    let old = Tensor::<B, 1>::from_inner(dist.log_prob(actions.clone()));
+    let batch = batch_of!(Tensor::<B, 2>::from_inner(actions), old);
+    let net = HostMlp::of(&gaussian.mlp);
+    let cases: Vec<(&str, Make<'_, _>)> = vec![
+        ("ppo", Box::new(|| PolicyGradient::ppo(&ppo).unwrap())),
+        (
+            "ppo, no value clip, target_kl",
+            Box::new(|| {
+                PolicyGradient::ppo(
+                    &ppo.clone()
+                        .with_clip_range_vf(None)
+                        .with_target_kl(Some(0.002)),
+                )
+                .unwrap()
+            }),
+        ),
+        (
+            "ppo-kl",
+            Box::new(|| {
+                PolicyGradient::ppo_kl(
+                    &PpoKlConfig::new()
+                        .with_learning_rate(3e-3)
+                        .with_n_epochs(3)
+                        .with_batch_size(64)
+                        .with_ent_coef(0.01),
+                )
+                .unwrap()
+            }),
+        ),
+        (
+            "vpg",
+            Box::new(|| {
+                PolicyGradient::vpg(
+                    &VpgConfig::new()
+                        .with_learning_rate(1e-2)
+                        .with_n_critic_updates(2),
+                )
+                .unwrap()
+            }),
+        ),
+    ];
+    for (what, make) in &cases {
+        let what = format!("Gaussian {what}");
+        let stats = compare!(
+            make,
+            net.clone(),
+            (gaussian.clone(), value.clone()),
+            &batch,
+            &what
+        );
+        checked(&what, &stats);
+    }
+
+    // Categorical.
+    let categorical = CategoricalMlpPolicyConfig::new(d, 4)
+        .init::<B>(7, &device)
+        .unwrap();
+    let actions =
+        Tensor::<B, 1, burn::tensor::Int>::from_data(TensorData::new(picks, [m]), &device);
+    let dist = categorical.valid().distribution(obs.clone().inner());
+    let old = Tensor::<B, 1>::from_inner(dist.log_prob(actions.clone().inner()));
+    let batch = batch_of!(actions, old);
+    let net = HostMlp::of(&categorical.mlp);
+    let cases: Vec<(&str, Make<'_, _>)> = vec![
+        ("ppo", Box::new(|| PolicyGradient::ppo(&ppo).unwrap())),
+        (
+            "ppo-kl",
+            Box::new(|| {
+                PolicyGradient::ppo_kl(
+                    &PpoKlConfig::new()
+                        .with_learning_rate(3e-3)
+                        .with_n_epochs(3)
+                        .with_batch_size(64)
+                        .with_ent_coef(0.01),
+                )
+                .unwrap()
+            }),
+        ),
+        (
+            "vpg",
+            Box::new(|| PolicyGradient::vpg(&VpgConfig::new().with_learning_rate(1e-2)).unwrap()),
+        ),
+    ];
+    for (what, make) in &cases {
+        let what = format!("categorical {what}");
+        let stats = compare!(
+            make,
+            net.clone(),
+            (categorical.clone(), value.clone()),
+            &batch,
+            &what
+        );
+        checked(&what, &stats);
+    }
+}

@@ -336,16 +336,53 @@ pub fn gaussian_act<R: Rng + ?Sized>(
         None => actions.extend_from_slice(mean),
     }
     if let Some(log_probs) = log_probs {
-        let inv_std: Vec<f32> = log_std.iter().map(|l| (-l).exp()).collect();
-        let constant = (0.5 * LN_2PI * a as f64) as f32;
-        for (x, m) in actions[start..].chunks_exact(a).zip(mean.chunks_exact(a)) {
-            let mut sum = 0.0f32;
-            for j in 0..a {
-                let z = (x[j] - m[j]) * inv_std[j];
-                sum += z * z * -0.5 - log_std[j];
-            }
-            log_probs.push(sum - constant);
+        gaussian_log_probs(mean, log_std, &actions[start..], log_probs);
+    }
+}
+
+/// The log-probabilities of `actions` (`[rows, act_dim]`) under the diagonal Gaussians of
+/// means `mean` (`[rows, act_dim]`) and log standard deviations `log_std` (`[act_dim]`),
+/// appended to `log_probs`, as [`DiagGaussian`](crate::DiagGaussian)'s `log_prob` computes
+/// them.
+///
+/// # Panics
+/// `mean` and `actions` of different lengths, or not whole rows of `log_std.len()` values.
+pub fn gaussian_log_probs(
+    mean: &[f32],
+    log_std: &[f32],
+    actions: &[f32],
+    log_probs: &mut Vec<f32>,
+) {
+    let a = log_std.len();
+    assert!(
+        a > 0 && mean.len() == actions.len() && mean.len().is_multiple_of(a),
+        "{} means and {} actions for {a} action dimensions",
+        mean.len(),
+        actions.len()
+    );
+    let inv_std: Vec<f32> = log_std.iter().map(|l| (-l).exp()).collect();
+    let constant = (0.5 * LN_2PI * a as f64) as f32;
+    for (x, m) in actions.chunks_exact(a).zip(mean.chunks_exact(a)) {
+        let mut sum = 0.0f32;
+        for j in 0..a {
+            let z = (x[j] - m[j]) * inv_std[j];
+            sum += z * z * -0.5 - log_std[j];
         }
+        log_probs.push(sum - constant);
+    }
+}
+
+/// The log-softmax of one row of logits into `out` (same length), shifted by the row's
+/// maximum as [`Categorical::from_logits`](crate::Categorical::from_logits) computes it.
+///
+/// # Panics
+/// `logits` and `out` of different lengths.
+pub fn log_softmax(logits: &[f32], out: &mut [f32]) {
+    assert_eq!(logits.len(), out.len(), "one output per logit");
+    let shift = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    let lse = logits.iter().map(|&x| (x - shift).exp()).sum::<f32>().ln();
+    for (p, &x) in out.iter_mut().zip(logits) {
+        *p = (x - shift) - lse;
     }
 }
 
@@ -375,11 +412,7 @@ pub fn categorical_act<R: Rng + ?Sized>(
     let noise = rng.map(|rng| gumbel_noise(logits.len(), rng));
     let mut row_log_p = vec![0.0f32; c];
     for (r, l) in logits.chunks_exact(c).enumerate() {
-        let shift = l.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-        let lse = l.iter().map(|&x| (x - shift).exp()).sum::<f32>().ln();
-        for (p, &x) in row_log_p.iter_mut().zip(l) {
-            *p = (x - shift) - lse;
-        }
+        log_softmax(l, &mut row_log_p);
         let score = |j: usize| row_log_p[j] + noise.as_ref().map_or(0.0, |g| g[r * c + j]);
         // The first maximum, as an arg-max returns it.
         let best = (1..c).fold(0, |b, j| if score(j) > score(b) { j } else { b });

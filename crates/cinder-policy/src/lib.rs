@@ -41,7 +41,9 @@ pub use distribution::{
     GaussianFamily, LN_2PI,
 };
 pub use error::{PolicyError, Result};
-pub use host::{HostMlp, HostWorkspace, categorical_act, gaussian_act};
+pub use host::{
+    HostMlp, HostWorkspace, categorical_act, gaussian_act, gaussian_log_probs, log_softmax,
+};
 pub use init::orthogonal;
 pub use mlp::{Mlp, MlpConfig, MlpTrace};
 pub use policy::{

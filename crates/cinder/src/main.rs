@@ -331,6 +331,10 @@ struct OverheadArgs {
     /// Where the run acts, as `cinder train --actor-backend`.
     #[arg(long, default_value = "auto")]
     actor_backend: String,
+    /// PPO, PPO-KL and VPG: run the update's epochs as burn ops on the backend, not in plain
+    /// Rust on the host as `cinder train` does (to measure what the host epochs save).
+    #[arg(long)]
+    burn_ops: bool,
     /// Worker threads (CPU backend and env stepping); default: one per core.
     #[arg(long)]
     threads: Option<usize>,
@@ -594,7 +598,12 @@ fn overhead(args: OverheadArgs) -> Result<(), String> {
     set_threads(args.threads)?;
     probe_device(kind)?;
     let o = cinder::with_backend!(kind, |B, device| {
-        cinder::suite::bench_overhead::<burn::backend::Autodiff<B>>(&config, actor, &device)
+        cinder::suite::bench_overhead::<burn::backend::Autodiff<B>>(
+            &config,
+            actor,
+            !args.burn_ops,
+            &device,
+        )
     })
     .map_err(|e| e.to_string())?;
     let mut row = serde_json::to_value(&o).map_err(|e| e.to_string())?;
@@ -603,6 +612,7 @@ fn overhead(args: OverheadArgs) -> Result<(), String> {
     row["algo"] = run::algo_name(&config).into();
     row["backend"] = kind.name().into();
     row["actor"] = actor.describe().into();
+    row["native_updates"] = (!args.burn_ops).into();
     row["num_envs"] = config.num_envs.into();
     row["threads"] = args
         .threads

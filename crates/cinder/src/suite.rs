@@ -267,18 +267,22 @@ pub struct Overhead {
     pub final_eval_mean: f64,
 }
 
-/// Trains `config` on backend `B`, acting where `actor` says (no run folder), and steps its
-/// envs alone with random actions for as many steps, in that order, in this process.
+/// Trains `config` on backend `B`, acting where `actor` says (no run folder) and with the
+/// first-order epochs on the host or as burn ops (`native_updates`, see
+/// [`MlpAgent::set_native_updates`]), and steps its envs alone with random actions for as
+/// many steps, in that order, in this process.
 ///
 /// # Errors
 /// Env or training failures.
 pub fn bench_overhead<B: AutodiffBackend>(
     config: &cinder_algo::TrainConfig,
     actor: ActorPlacement,
+    native_updates: bool,
     device: &B::Device,
 ) -> run::Result<Overhead> {
     let mut agent = MlpAgent::<B>::new(config.clone(), None, device)?;
     actor.install(&mut agent)?;
+    agent.set_native_updates(native_updates);
     if rayon::current_num_threads() == 1 {
         agent.set_overlap(false);
     }

@@ -1129,6 +1129,33 @@ fn bench_overhead_prints_training_against_the_envs_alone() {
         "{row}"
     );
     assert!(row["final_eval_mean"].as_f64().unwrap().is_finite());
+    assert_eq!(row["native_updates"], true, "{row}");
+    // PPO's epochs on the host (the default) and as burn ops (`--burn-ops`) learn the same
+    // up to float rounding.
+    let ppo = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "bench",
+            "overhead",
+            "--env",
+            "Pendulum-v1",
+            "--algo",
+            "ppo",
+            "--steps",
+            "4096",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(ok(&cinder(&args, &dir)).trim()).unwrap()
+    };
+    let (host, ops) = (ppo(&[]), ppo(&["--burn-ops"]));
+    assert_eq!(
+        (&host["native_updates"], &ops["native_updates"]),
+        (&true.into(), &false.into())
+    );
+    let (a, b) = (
+        host["final_eval_mean"].as_f64().unwrap(),
+        ops["final_eval_mean"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-2 * (1.0 + b.abs()), "{host} vs {ops}");
     fails(
         &cinder(
             &["bench", "overhead", "--env", "Pendulum-v1", "--algo", "sac"],

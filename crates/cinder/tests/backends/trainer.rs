@@ -698,6 +698,42 @@ fn native_acting_is_acting_on_the_learner<B: Backend>(device: &B::Device) {
     }
 }
 
+/// PPO's and VPG's epochs on the host (`MlpAgent`'s default, `set_native_updates(true)`) learn
+/// what the same epochs as burn ops on the learner's backend learn, up to float rounding, on
+/// every backend: two updates of both action kinds (PPO-clip on Pendulum and CartPole, VPG
+/// on Pendulum) stay within float noise, and the final evaluations within 1e-3. The host
+/// reads the networks and Adam state at each update and writes them back; an update that
+/// lost either would part from the other run by a whole step. On wgpu (lavapipe compiles
+/// every kernel of the burn-op epochs) PPO on Pendulum alone; the host epochs are the same
+/// code on every backend.
+fn native_updates_are_the_backend_s_updates<B: Backend>(device: &B::Device) {
+    let cpu = backend_name::<B>() == "flex" || backend_name::<B>() == "ndarray";
+    for (env, algo) in [
+        ("Pendulum-v1", "ppo"),
+        ("CartPole-v1", "ppo"),
+        ("Pendulum-v1", "vpg"),
+    ] {
+        if !cpu && (env, algo) != ("Pendulum-v1", "ppo") {
+            continue;
+        }
+        let config = small_config(env, algo, 2);
+        let mut native = MlpAgent::<Autodiff<B>>::new(config.clone(), None, device).unwrap();
+        let mut ops = MlpAgent::<Autodiff<B>>::new(config, None, device).unwrap();
+        assert!(native.native_updates(), "the default");
+        ops.set_native_updates(false);
+        assert!(!ops.native_updates());
+        let before = native.policy_params();
+        let a = ops.train(&mut NoCallback).unwrap();
+        let b = native.train(&mut NoCallback).unwrap();
+        assert_ne!(
+            native.policy_params(),
+            before,
+            "{env} {algo}: the policy did not move"
+        );
+        runs_close(&ops, &native, (&a, &b), false, &format!("{env} {algo}"));
+    }
+}
+
 /// TRPO's critic fit in the background (beside the policy step, the logging and the next
 /// rollout, on a thread of its own) learns exactly what the fit in sequence learns: the same
 /// parameters, metrics rows and checkpoints, bit for bit. The critic's minibatch orders are
@@ -799,4 +835,5 @@ backend_tests!(
     the_final_checkpoint_is_written_once,
     a_host_copy_acts_as_the_learner_does,
     native_acting_is_acting_on_the_learner,
+    native_updates_are_the_backend_s_updates,
 );
