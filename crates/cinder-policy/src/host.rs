@@ -102,17 +102,27 @@ impl HostMlp {
                 z.extend_from_slice(b);
             }
             // z = input · W + z (the bias rows).
-            gemm(
-                rows,
-                d_in,
-                d_out,
-                input,
-                Layout::Rows,
-                w,
-                Layout::Rows,
-                z,
-                1.0,
-            );
+            if rows <= FEW_ROWS {
+                // Acting: a handful of rows, where packing W for the matrix kernel costs more
+                // than the product. Each row of W scaled and added, vectorised over d_out.
+                for (z, x) in z.chunks_exact_mut(d_out).zip(input.chunks_exact(d_in)) {
+                    for (&xi, wi) in x.iter().zip(w.chunks_exact(d_out)) {
+                        z.iter_mut().zip(wi).for_each(|(z, &w)| *z += xi * w);
+                    }
+                }
+            } else {
+                gemm(
+                    rows,
+                    d_in,
+                    d_out,
+                    input,
+                    Layout::Rows,
+                    w,
+                    Layout::Rows,
+                    z,
+                    1.0,
+                );
+            }
             if l + 1 < layers {
                 activate(self.activation, z);
             }
@@ -207,6 +217,10 @@ impl HostMlp {
         }
     }
 }
+
+/// Up to this many rows a forward pass multiplies without the matrix kernel (acting on a few
+/// envs); from here on `matrixmultiply`, whose packing pays for itself.
+const FEW_ROWS: usize = 4;
 
 /// How a matrix operand is stored: as itself row-major, or as its transpose row-major.
 #[derive(Clone, Copy)]
