@@ -719,6 +719,37 @@ fn host_epochs_are_burns_epochs_up_to_rounding() {
         .with_n_epochs(4)
         .with_batch_size(64)
         .with_ent_coef(0.01);
+    let ppo_stop = ppo
+        .clone()
+        .with_clip_range_vf(None)
+        .with_target_kl(Some(0.002));
+    let ppo_kl = PpoKlConfig::new()
+        .with_learning_rate(3e-3)
+        .with_n_epochs(3)
+        .with_batch_size(64)
+        .with_ent_coef(0.01);
+    let vpg = VpgConfig::new()
+        .with_learning_rate(1e-2)
+        .with_n_critic_updates(2);
+    type Make<'a, P> = Box<dyn Fn() -> PolicyGradient<B, P> + 'a>;
+    // The learners of every case, for either family.
+    macro_rules! cases {
+        () => {{
+            let cases: Vec<(&str, Make<'_, _>)> = vec![
+                ("ppo", Box::new(|| PolicyGradient::ppo(&ppo).unwrap())),
+                (
+                    "ppo, no value clip, target_kl",
+                    Box::new(|| PolicyGradient::ppo(&ppo_stop).unwrap()),
+                ),
+                (
+                    "ppo-kl",
+                    Box::new(|| PolicyGradient::ppo_kl(&ppo_kl).unwrap()),
+                ),
+                ("vpg", Box::new(|| PolicyGradient::vpg(&vpg).unwrap())),
+            ];
+            cases
+        }};
+    }
 
     // Three updates both ways; `$what` names the case.
     macro_rules! compare {
@@ -799,7 +830,6 @@ fn host_epochs_are_burns_epochs_up_to_rounding() {
             stats
         }};
     }
-    type Make<'a, P> = Box<dyn Fn() -> PolicyGradient<B, P> + 'a>;
     // The cases exercise what they name: clipped ratios, an early stop.
     let checked = |what: &str, stats: &[(UpdateStats, UpdateStats)]| {
         if what.ends_with("ppo") {
@@ -826,44 +856,7 @@ fn host_epochs_are_burns_epochs_up_to_rounding() {
     let old = Tensor::<B, 1>::from_inner(dist.log_prob(actions.clone()));
     let batch = batch_of!(Tensor::<B, 2>::from_inner(actions), old);
     let net = HostMlp::of(&gaussian.mlp);
-    let cases: Vec<(&str, Make<'_, _>)> = vec![
-        ("ppo", Box::new(|| PolicyGradient::ppo(&ppo).unwrap())),
-        (
-            "ppo, no value clip, target_kl",
-            Box::new(|| {
-                PolicyGradient::ppo(
-                    &ppo.clone()
-                        .with_clip_range_vf(None)
-                        .with_target_kl(Some(0.002)),
-                )
-                .unwrap()
-            }),
-        ),
-        (
-            "ppo-kl",
-            Box::new(|| {
-                PolicyGradient::ppo_kl(
-                    &PpoKlConfig::new()
-                        .with_learning_rate(3e-3)
-                        .with_n_epochs(3)
-                        .with_batch_size(64)
-                        .with_ent_coef(0.01),
-                )
-                .unwrap()
-            }),
-        ),
-        (
-            "vpg",
-            Box::new(|| {
-                PolicyGradient::vpg(
-                    &VpgConfig::new()
-                        .with_learning_rate(1e-2)
-                        .with_n_critic_updates(2),
-                )
-                .unwrap()
-            }),
-        ),
-    ];
+    let cases = cases!();
     for (what, make) in &cases {
         let what = format!("Gaussian {what}");
         let stats = compare!(
@@ -886,26 +879,7 @@ fn host_epochs_are_burns_epochs_up_to_rounding() {
     let old = Tensor::<B, 1>::from_inner(dist.log_prob(actions.clone().inner()));
     let batch = batch_of!(actions, old);
     let net = HostMlp::of(&categorical.mlp);
-    let cases: Vec<(&str, Make<'_, _>)> = vec![
-        ("ppo", Box::new(|| PolicyGradient::ppo(&ppo).unwrap())),
-        (
-            "ppo-kl",
-            Box::new(|| {
-                PolicyGradient::ppo_kl(
-                    &PpoKlConfig::new()
-                        .with_learning_rate(3e-3)
-                        .with_n_epochs(3)
-                        .with_batch_size(64)
-                        .with_ent_coef(0.01),
-                )
-                .unwrap()
-            }),
-        ),
-        (
-            "vpg",
-            Box::new(|| PolicyGradient::vpg(&VpgConfig::new().with_learning_rate(1e-2)).unwrap()),
-        ),
-    ];
+    let cases = cases!();
     for (what, make) in &cases {
         let what = format!("categorical {what}");
         let stats = compare!(
