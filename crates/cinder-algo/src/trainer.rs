@@ -457,6 +457,11 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> Trainer<B, P> {
         let metrics = match run_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| AlgoError::io(dir, e))?;
+                // A run killed before its first checkpoint starts over in its folder
+                // (`cinder train --resume` with nothing to resume): the temporaries its
+                // killed writers left go, as a resume from a checkpoint removes them.
+                fsio::remove_stale_temporaries(dir);
+                fsio::remove_stale_temporaries(&dir.join("checkpoints"));
                 let mut m = MetricsWriter::open(dir, None)?;
                 m.write_config(&config_json(&config)?)?;
                 Some(m)
