@@ -134,3 +134,13 @@ pub struct UpdateStats {
     /// `update/critic_skipped`, `update/critic_skip_reason`.
     pub critic_skipped: Option<String>,
 }
+
+/// The rows of `src` (each `width` values) at `order`, into `dst` (cleared first): one pass's
+/// or epoch's data in minibatch order, so that each minibatch is then a slice.
+pub(crate) fn gather_rows<T: Copy>(order: &[usize], src: &[T], width: usize, dst: &mut Vec<T>) {
+    dst.clear();
+    dst.reserve(order.len() * width);
+    for &i in order {
+        dst.extend_from_slice(&src[i * width..(i + 1) * width]);
+    }
+}

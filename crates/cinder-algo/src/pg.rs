@@ -193,7 +193,7 @@ pub(crate) type HostRun<B, P> = fn(
     ValueMlp<B>,
     &Batch<B, <P as Policy<B>>::Family>,
     f64,
-    &mut dyn FnMut(&mut [i64]),
+    &mut dyn FnMut(&mut [usize]),
 ) -> Result<Attempt<B, P>>;
 
 /// The architectures of the policy's MLP and the value net, and the host epochs of the
@@ -433,6 +433,12 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
         self.host.is_some()
     }
 
+    /// Runs the epochs as burn ops on `B` again (the default of a `PolicyGradient` built
+    /// alone; [`MlpAgent`](crate::MlpAgent) updates natively by default).
+    pub fn update_on_device(&mut self) {
+        self.host = None;
+    }
+
     /// The PPO-KL penalty coefficient β.
     pub fn kl_coef(&self) -> f64 {
         self.kl_coef
@@ -516,7 +522,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
         };
         let old_dist = policy.clone().no_grad().distribution(batch.obs.clone());
         let old_dist = P::Family::map_backend(old_dist, |t| t.detach());
-        let shuffle = &mut |order: &mut [i64]| order.shuffle(&mut *rng);
+        let shuffle = &mut |order: &mut [usize]| order.shuffle(&mut *rng);
         let epochs = match self.host.clone() {
             Some(host) => (host.run)(self, &host, policy, value, batch, lr, shuffle)?,
             None => self.epochs_on_device(policy, value, batch, lr, &old_dist, shuffle)?,
@@ -571,7 +577,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
         batch: &Batch<B, P::Family>,
         lr: f64,
         old_dist: &Dist<P::Family, B>,
-        shuffle: &mut dyn FnMut(&mut [i64]),
+        shuffle: &mut dyn FnMut(&mut [usize]),
     ) -> Result<Attempt<B, P>> {
         let s = self.settings.clone();
         let m = batch.len;
@@ -584,7 +590,7 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
             batch.advantages.clone()
         };
         let mb = s.batch_size.min(m);
-        let mut order: Vec<i64> = (0..m as i64).collect();
+        let mut order: Vec<usize> = (0..m).collect();
         let mut tally = EpochTally::default();
         // Summed on the device over the minibatches of an epoch, read once per epoch.
         let mut nonfinite: Option<Tensor<B::InnerBackend, 1>> = None;
@@ -606,7 +612,8 @@ impl<B: AutodiffBackend, P: AgentPolicy<B>> PolicyGradient<B, P> {
             // `select` per quantity, and burn-flex's 1-D `select` hands its loop to rayon's
             // pool whatever its size (a thread wake-up each time).
             let perm = (mb < m).then(|| {
-                Tensor::<B, 1, Int>::from_data(TensorData::new(order.clone(), [m]), &device)
+                let perm: Vec<i64> = order.iter().map(|&i| i as i64).collect();
+                Tensor::<B, 1, Int>::from_data(TensorData::new(perm, [m]), &device)
             });
             let take1 = |t: &Tensor<B, 1>| match &perm {
                 Some(p) => t.clone().select(0, p.clone()),

@@ -15,7 +15,7 @@ use burn::tensor::{Tensor, TensorData, Transaction};
 use cinder_policy::{HostMlp, HostWorkspace, ValueMlp, flat};
 
 use crate::actor::NativeFamily;
-use crate::batch::{Batch, UpdateStats};
+use crate::batch::{Batch, UpdateStats, gather_rows};
 use crate::comm::Communicator;
 use crate::error::{AlgoError, Result};
 use crate::family::{ActionFamily, AgentPolicy};
@@ -46,12 +46,6 @@ where
         });
     }
 
-    /// Runs the epochs as burn ops on `B` again (the default of a `PolicyGradient` built
-    /// alone; [`MlpAgent`](crate::MlpAgent) updates natively by default).
-    pub fn update_on_device(&mut self) {
-        self.host = None;
-    }
-
     /// The epochs on the host (see [`update_natively`](Self::update_natively)).
     fn epochs_on_host(
         &mut self,
@@ -60,7 +54,7 @@ where
         value: ValueMlp<B>,
         batch: &Batch<B, P::Family>,
         lr: f64,
-        shuffle: &mut dyn FnMut(&mut [i64]),
+        shuffle: &mut dyn FnMut(&mut [usize]),
     ) -> Result<Attempt<B, P>> {
         let s = self.settings.clone();
         let comm = self.comm.clone();
@@ -125,7 +119,7 @@ where
         let old_head = pparams[n_mlp..].to_vec();
 
         let mb = s.batch_size.min(m);
-        let mut order: Vec<i64> = (0..m as i64).collect();
+        let mut order: Vec<usize> = (0..m).collect();
         let mut ep = Epoch::<<P::Family as NativeFamily>::HostAction>::default();
         let mut vws = HostWorkspace::default();
         let (mut out, mut log_probs, mut d_log_probs) = (Vec::new(), Vec::new(), Vec::new());
@@ -138,16 +132,16 @@ where
                 shuffle(&mut order);
             }
             // The epoch's data in minibatch order: each minibatch is then a slice.
-            gather(&order, &batch.host_obs, d, &mut ep.obs);
-            gather(&order, &actions, width, &mut ep.actions);
-            gather(&order, &old_log_probs, 1, &mut ep.old_log_probs);
-            gather(&order, &full_adv, 1, &mut ep.advantages);
+            gather_rows(&order, &batch.host_obs, d, &mut ep.obs);
+            gather_rows(&order, &actions, width, &mut ep.actions);
+            gather_rows(&order, &old_log_probs, 1, &mut ep.old_log_probs);
+            gather_rows(&order, &full_adv, 1, &mut ep.advantages);
             if !vanilla {
-                gather(&order, &batch.host_returns, 1, &mut ep.returns);
-                gather(&order, &batch.host_values, 1, &mut ep.old_values);
+                gather_rows(&order, &batch.host_returns, 1, &mut ep.returns);
+                gather_rows(&order, &batch.host_values, 1, &mut ep.old_values);
             }
             if let Some(old) = &old_out {
-                gather(&order, old, n_out, &mut ep.old_out);
+                gather_rows(&order, old, n_out, &mut ep.old_out);
             }
             let mut bad = 0.0f64;
             let mut clip_sum = 0.0f32;
@@ -337,16 +331,6 @@ struct Epoch<A> {
     returns: Vec<f32>,
     old_values: Vec<f32>,
     old_out: Vec<f32>,
-}
-
-/// The rows of `src` (each `width` values) at `order`, into `dst`.
-fn gather<T: Copy>(order: &[i64], src: &[T], width: usize, dst: &mut Vec<T>) {
-    dst.clear();
-    dst.reserve(order.len() * width);
-    for &i in order {
-        let i = i as usize;
-        dst.extend_from_slice(&src[i * width..(i + 1) * width]);
-    }
 }
 
 /// `(x − mean) / (std + 1e-8)` with the unbiased std over every rank's `x`, in place, as

@@ -13,6 +13,7 @@ use rand::seq::SliceRandom;
 
 use std::sync::Arc;
 
+use crate::batch::gather_rows;
 use crate::comm::{self, Communicator};
 use crate::error::AlgoError;
 use crate::host_adam::HostAdam;
@@ -197,8 +198,7 @@ impl<B: AutodiffBackend> ValueFitter<B> {
         }
         let d = obs.len() / m;
         let device = value.devices().into_iter().next().unwrap_or_default();
-        let mut pass_obs = vec![0.0; m * d];
-        let mut pass_returns = vec![0.0; m];
+        let (mut pass_obs, mut pass_returns) = (Vec::new(), Vec::new());
         let mut steps = 0;
         let mut last_pass_loss = 0.0;
         for (pass, order) in orders.0.iter().enumerate() {
@@ -206,7 +206,8 @@ impl<B: AutodiffBackend> ValueFitter<B> {
             // each minibatch is then a slice of it. A gather on the device per minibatch is an
             // index upload and two `select`s, and burn-flex's 1-D `select` hands its loop to
             // rayon's pool whatever its size (a thread wake-up per minibatch).
-            gather(order, obs, returns, &mut pass_obs, &mut pass_returns);
+            gather_rows(order, obs, d, &mut pass_obs);
+            gather_rows(order, returns, 1, &mut pass_returns);
             let all_obs =
                 Tensor::<B, 2>::from_data(TensorData::new(pass_obs.clone(), [m, d]), &device);
             let all_returns =
@@ -276,12 +277,12 @@ impl<B: AutodiffBackend> ValueFitter<B> {
         let mut ws = HostWorkspace::default();
         let mut grad = vec![0.0; params.len()];
         let mut d_output = Vec::with_capacity(self.config.batch_size);
-        let mut pass_obs = vec![0.0; m * d];
-        let mut pass_returns = vec![0.0; m];
+        let (mut pass_obs, mut pass_returns) = (Vec::new(), Vec::new());
         let (mut steps, mut last_pass_loss) = (0, 0.0);
         let ranks = self.comm.size() as f32;
         for (pass, order) in orders.0.iter().enumerate() {
-            gather(order, obs, returns, &mut pass_obs, &mut pass_returns);
+            gather_rows(order, obs, d, &mut pass_obs);
+            gather_rows(order, returns, 1, &mut pass_returns);
             // Summed in f32 minibatch by minibatch, as the device fit sums its loss tensors.
             let mut pass_loss = 0.0f32;
             let mut batches = 0;
@@ -356,22 +357,6 @@ fn non_finite_weights(steps: usize) -> AlgoError {
         "the value net's weights are not finite after {steps} Adam steps (a non-finite \
          gradient)"
     ))
-}
-
-/// A pass's data in its minibatch order: `obs` rows and `returns` at `order`, into `pass_obs`
-/// and `pass_returns` (each minibatch is then a slice).
-fn gather(
-    order: &[usize],
-    obs: &[f32],
-    returns: &[f32],
-    pass_obs: &mut [f32],
-    pass_returns: &mut [f32],
-) {
-    let d = obs.len() / returns.len();
-    for (k, &i) in order.iter().enumerate() {
-        pass_obs[k * d..(k + 1) * d].copy_from_slice(&obs[i * d..(i + 1) * d]);
-        pass_returns[k] = returns[i];
-    }
 }
 
 /// The minibatch order of each pass of a value fit ([`ValueFitter::draw_orders`]).
