@@ -13,12 +13,17 @@ pub const LN_2PI: f64 = 1.837_877_066_409_345_3;
 /// `n` standard normal draws from `rng`, in the order [`DiagGaussian::sample`] uses them
 /// (row-major over `[batch, act_dim]`).
 pub(crate) fn normal_noise<R: Rng + ?Sized>(n: usize, rng: &mut R) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            let x: f64 = StandardNormal.sample(rng);
-            x as f32
-        })
-        .collect()
+    let mut noise = Vec::with_capacity(n);
+    push_normal_noise(n, rng, &mut noise);
+    noise
+}
+
+/// [`normal_noise`]'s draws, appended to `dst`.
+pub(crate) fn push_normal_noise<R: Rng + ?Sized>(n: usize, rng: &mut R, dst: &mut Vec<f32>) {
+    dst.extend((0..n).map(|_| {
+        let x: f64 = StandardNormal.sample(rng);
+        x as f32
+    }));
 }
 
 /// `n` standard Gumbel draws `−ln(−ln u)` from `rng`, in the order [`Categorical::sample`]

@@ -18,7 +18,7 @@ use burn::tensor::backend::Backend;
 use rand::Rng;
 
 use crate::activation::{Activation, TANH_CLAMP};
-use crate::distribution::{LN_2PI, gumbel_noise, normal_noise};
+use crate::distribution::{LN_2PI, gumbel_noise, push_normal_noise};
 use crate::mlp::Mlp;
 
 /// The architecture of an [`Mlp`]: its widths, input first, and its hidden activation.
@@ -338,14 +338,16 @@ pub fn gaussian_act<R: Rng + ?Sized>(
     let start = actions.len();
     match rng {
         Some(rng) => {
-            let eps = normal_noise(mean.len(), rng);
-            let std: Vec<f32> = log_std.iter().map(|l| l.exp()).collect();
-            actions.extend(
-                mean.iter()
-                    .zip(&eps)
-                    .enumerate()
-                    .map(|(k, (&m, &e))| m + std[k % a] * e),
-            );
+            // ε straight into `actions`, then μ + σ·ε in place: no buffer per step.
+            push_normal_noise(mean.len(), rng, actions);
+            for (x, m) in actions[start..]
+                .chunks_exact_mut(a)
+                .zip(mean.chunks_exact(a))
+            {
+                for j in 0..a {
+                    x[j] = m[j] + log_std[j].exp() * x[j];
+                }
+            }
         }
         None => actions.extend_from_slice(mean),
     }
@@ -374,12 +376,11 @@ pub fn gaussian_log_probs(
         mean.len(),
         actions.len()
     );
-    let inv_std: Vec<f32> = log_std.iter().map(|l| (-l).exp()).collect();
     let constant = (0.5 * LN_2PI * a as f64) as f32;
     for (x, m) in actions.chunks_exact(a).zip(mean.chunks_exact(a)) {
         let mut sum = 0.0f32;
         for j in 0..a {
-            let z = (x[j] - m[j]) * inv_std[j];
+            let z = (x[j] - m[j]) * (-log_std[j]).exp();
             sum += z * z * -0.5 - log_std[j];
         }
         log_probs.push(sum - constant);
