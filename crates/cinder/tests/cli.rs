@@ -13,9 +13,13 @@ fn cinder(args: &[&str], cwd: &Path) -> Output {
         .expect("cinder runs")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cinder-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+#[path = "support/scratch.rs"]
+mod support;
+use support::Scratch;
+
+/// An empty folder for one test, removed when it passes.
+fn scratch(name: &str) -> Scratch {
+    let dir = Scratch::new("cinder-cli", name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -187,7 +191,6 @@ fn train_eval_resume_plot_cycle() {
         ],
         &cwd,
     ));
-    let _ = std::fs::remove_dir_all(&cwd);
 }
 
 /// The files of a run folder, relative to it (checkpoint contents and event-file names
@@ -320,7 +323,6 @@ fn the_cli_trains_resumes_and_evaluates_on_wgpu() {
         );
     }
     ok(&cinder(&["plot", "gpu", "cpu", "--out", "both.png"], &cwd));
-    let _ = std::fs::remove_dir_all(&cwd);
 }
 
 #[test]
@@ -460,7 +462,6 @@ fn failures_are_one_line_non_zero_and_touch_nothing() {
         &["state.json", "damaged"],
     );
     let _ = before;
-    let _ = std::fs::remove_dir_all(&cwd);
 }
 
 #[test]
@@ -499,7 +500,6 @@ fn envs_lists_the_build() {
     ] {
         assert!(out.contains(id), "{out}");
     }
-    let _ = std::fs::remove_dir_all(&cwd);
 }
 
 /// Every algorithm hyperparameter out of its range is refused before anything is written: no
@@ -548,7 +548,6 @@ fn an_out_of_range_hyperparameter_leaves_no_run_folder() {
             "{algo} --set {set} left a run folder"
         );
     }
-    let _ = std::fs::remove_dir_all(&cwd);
 }
 
 /// What a finished run leaves: its final `state.json` (every counter, random stream, env
@@ -733,7 +732,6 @@ fn a_run_killed_at_any_moment_resumes_to_the_same_result() {
         .filter(|n| n.contains(".tmp-") || n.contains(".old-"))
         .collect();
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
-    let _ = std::fs::remove_dir_all(&cwd);
 }
 
 /// `cp -r`, for a run folder.
@@ -836,7 +834,6 @@ fn every_algorithm_resumes_exactly_from_every_checkpoint() {
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&cwd);
 }
 
 /// The venv's Python (`bash scripts/setup_python.sh`, which the README test command runs),
@@ -970,7 +967,6 @@ fn tensorboard_reads_every_metric_at_its_step_through_a_kill_and_a_resume() {
     assert_eq!(resumed.len(), updates as usize);
     let at = rows[1]["global_step"].as_u64();
     check_events(&tensorboard_events(&dir), &resumed, at);
-    let _ = std::fs::remove_dir_all(&cwd);
 }
 
 /// `--seeds 0,1` trains both seeds of TRPO in lockstep into ordinary run folders of a group
@@ -1092,7 +1088,6 @@ fn seeds_train_in_lockstep_into_run_folders_and_resume_as_a_group() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--seeds"));
     assert!(!dir.join("bad").exists());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `cinder bench overhead` trains and then steps the same envs alone, and prints both times
@@ -1201,7 +1196,6 @@ fn bench_overhead_prints_training_against_the_envs_alone() {
         &cinder(&["bench", "critic", "--minibatch", "0"], &dir),
         &["--minibatch must be at least 1"],
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn csv_rows(path: &Path) -> Vec<Vec<String>> {
@@ -1332,7 +1326,6 @@ fn a_sweep_halves_ranks_from_its_run_folders_and_continues_where_it_was() {
     bad("n_epochs=2,two", &["config `n_epochs=two`"]);
     let plotted = ok(&cinder(&["plot", "sw", "--out", "all.png"], &cwd));
     assert!(plotted.contains("all.png") && cwd.join("all.png").is_file());
-    let _ = std::fs::remove_dir_all(&cwd);
 }
 
 #[test]
@@ -1384,7 +1377,6 @@ fn a_killed_sweep_takes_its_runs_down_and_resumes_them() {
     let log = std::fs::read_to_string(cwd.join("sw/logs/c000_seed_0.log")).unwrap();
     assert!(log.contains("\"--resume\""), "{log}");
     assert_eq!(json(&run.join("summary.json"))["steps"], 150_016);
-    let _ = std::fs::remove_dir_all(&cwd);
 }
 
 /// GIF frames and delays of a file.
@@ -1502,7 +1494,6 @@ fn videos_of_evaluations_and_of_training() {
         &["--camera", "track"],
     );
     assert_eq!(before, snapshot(&dir), "a failed command touched files");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `--preset rl-zoo|cleanrl` starts from the published values exactly, and refuses an
@@ -1570,7 +1561,6 @@ fn published_presets_stay_reachable() {
         &["--resume continues the saved config"],
     );
     assert_eq!(before, snapshot(&dir));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `mpiexec -n K cinder train`: K processes train one run (feature `mpi`).
@@ -1794,7 +1784,8 @@ mod mpi {
                     let args: Vec<&[u8]> = c.split(|&b| b == 0).collect();
                     args.first() == Some(&EXE.as_bytes())
                         && args.windows(2).any(|w| w == [b"--out".as_slice(), b"c"])
-                        && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|d| d == dir)
+                        && std::fs::read_link(format!("/proc/{pid}/cwd"))
+                            .is_ok_and(|d| d.as_path() == &*dir)
                 })
             })
             .collect();

@@ -9,6 +9,8 @@
 
 #[macro_use]
 mod common;
+#[path = "../support/scratch.rs"]
+mod support;
 
 mod cg;
 mod distributions;

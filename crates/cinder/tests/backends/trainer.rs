@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::support::Scratch;
+
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
@@ -23,10 +25,9 @@ use cinder::policy::{
 };
 use rand::SeedableRng;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cinder-trainer-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// A run folder's path for one test (not created), removed when the test passes.
+fn temp_dir(name: &str) -> Scratch {
+    Scratch::new("cinder-trainer", name)
 }
 
 fn backend_name<B: Backend>() -> String {
@@ -215,9 +216,7 @@ fn resume_from_every_checkpoint_is_exact<B: Backend>(device: &B::Device) {
                 "{name}: the final checkpoint after resuming from update {k} differs in {:?}",
                 differing(&got_final, &want_final)
             );
-            let _ = std::fs::remove_dir_all(&dir);
         }
-        let _ = std::fs::remove_dir_all(&whole_dir);
     }
 }
 
@@ -438,7 +437,6 @@ fn skipped_updates_are_explained_and_warned_about<B: Backend>(device: &B::Device
         let reason = row["update/skip_reason"].as_str().unwrap_or_default();
         assert!(reason.contains("surrogate"), "{row}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// NaN parameters are never written; a checkpoint of another config, architecture (even one
@@ -511,7 +509,6 @@ fn checkpoints_that_do_not_fit_are_refused<B: Backend>(device: &B::Device) {
     let err = trainer.save_checkpoint(&target).unwrap_err();
     assert!(matches!(err, AlgoError::NonFinite(_)), "{err}");
     assert!(!target.exists());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Learning rates of a run's metrics rows.
@@ -563,7 +560,6 @@ fn resume_with_a_larger_budget_continues_the_schedule<B: Backend>(device: &B::De
             lr0 * w
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Stops training after `at` updates.
@@ -603,7 +599,6 @@ fn the_final_checkpoint_is_written_once<B: Backend>(device: &B::Device) {
         .modified()
         .unwrap();
     assert_eq!(written, now, "the final checkpoint was written again");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Acting on a flex copy of the networks (what `cinder train --backend wgpu` does unless told
@@ -817,10 +812,6 @@ fn overlapped_updates_equal_sequential_ones<B: Backend>(device: &B::Device) {
             runs[0].2[2..],
             "{env}: rows after resuming"
         );
-        let _ = std::fs::remove_dir_all(dir);
-        for dir in dirs {
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
 }
 
