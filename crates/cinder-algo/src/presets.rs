@@ -104,6 +104,9 @@ fn tuned(env_id: &str, algo: &str) -> Option<TrainConfig> {
         return None;
     }
     let mut config = published(env_id, algo)?;
+    // The canonical name: `--algo TRPO` and `--algo ppo-clip` get the same preset as `trpo`
+    // and `ppo`.
+    let algo = config.algo.name();
     let mut tuned = false;
     // Ant-v5 without its 78 contact-force observations (Gymnasium's
     // `include_cfrc_ext_in_observation=False`): rewards, dynamics and termination are
@@ -324,6 +327,23 @@ mod tests {
         assert_eq!(preset("Hopper-v4", "trpo").unwrap().gae_lambda, 0.95);
         assert_eq!(preset("Hopper-v5", "npg").unwrap().gae_lambda, 0.95);
         assert_eq!(preset("Hopper-v5", "ppo").unwrap().gae_lambda, 0.95);
+    }
+
+    #[test]
+    fn every_spelling_of_an_algorithm_gets_the_same_preset() {
+        for env in ["Ant-v5", "Hopper-v5", "HalfCheetah-v5", "Pendulum-v1"] {
+            for (canonical, others) in [
+                ("trpo", &["TRPO", "Trpo"][..]),
+                ("ppo", &["PPO", "ppo-clip", "ppo_clip"][..]),
+                ("npg", &["NPG"][..]),
+            ] {
+                let want = serde_json::to_value(preset(env, canonical).unwrap()).unwrap();
+                for other in others {
+                    let got = serde_json::to_value(preset(env, other).unwrap()).unwrap();
+                    assert_eq!(got, want, "{env} {other}");
+                }
+            }
+        }
     }
 
     #[test]
