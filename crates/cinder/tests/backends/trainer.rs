@@ -629,6 +629,44 @@ fn a_host_copy_acts_as_the_learner_does<B: Backend>(device: &B::Device) {
     }
 }
 
+/// Two flat parameter vectors of the same length within `tol` of the largest magnitude (or 1).
+fn params_close(x: &[f32], y: &[f32], tol: f32, what: &str) {
+    assert_eq!(x.len(), y.len(), "{what}: parameter counts");
+    let scale = x.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let worst = x
+        .iter()
+        .zip(y)
+        .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+    assert!(
+        worst <= tol * scale,
+        "{what}: differ by {worst} (scale {scale}, tolerance {tol})"
+    );
+}
+
+/// Two runs' metrics rows with the same columns, each number within `tol` relative (or 1e-6
+/// absolute, for losses that are zero up to rounding) and everything else equal.
+fn rows_close(a: &[serde_json::Value], b: &[serde_json::Value], tol: f64, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: row counts");
+    for (i, (ra, rb)) in a.iter().zip(b).enumerate() {
+        let (oa, ob) = (ra.as_object().unwrap(), rb.as_object().unwrap());
+        assert_eq!(
+            oa.keys().collect::<Vec<_>>(),
+            ob.keys().collect::<Vec<_>>(),
+            "{what}: columns of row {i}"
+        );
+        for (k, va) in oa {
+            let vb = &ob[k];
+            match (va.as_f64(), vb.as_f64()) {
+                (Some(x), Some(y)) => assert!(
+                    (x - y).abs() <= tol * x.abs().max(y.abs()) + 1e-6,
+                    "{what}: row {i} {k}: {x} vs {y}"
+                ),
+                _ => assert_eq!(va, vb, "{what}: row {i} {k}"),
+            }
+        }
+    }
+}
+
 /// Two runs that acted in different places learned the same up to float noise: parameters
 /// within 1e-3 of the largest one and final evaluations within 1e-3 (equal when `exact`).
 /// Float noise of the forward passes goes through CG (and ndarray's categorical path is not
@@ -644,17 +682,9 @@ fn runs_close<B: burn::tensor::backend::AutodiffBackend>(
     let close = |x: &[f32], y: &[f32], what: &str| {
         if exact {
             assert_eq!(x, y, "{env}: {what}, bit for bit");
-            return;
+        } else {
+            params_close(x, y, 1e-3, &format!("{env}: {what}"));
         }
-        let scale = x.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        let worst = x
-            .iter()
-            .zip(y)
-            .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
-        assert!(
-            worst <= 1e-3 * scale,
-            "{env}: {what} differ by {worst} (scale {scale})"
-        );
     };
     close(&a.policy_params(), &b.policy_params(), "policy");
     close(&a.value_params(), &b.value_params(), "value net");
@@ -730,21 +760,37 @@ fn native_updates_are_the_backend_s_updates<B: Backend>(device: &B::Device) {
 }
 
 /// TRPO's critic fit in the background (beside the policy step, the logging and the next
-/// rollout, on a thread of its own) learns exactly what the fit in sequence learns: the same
-/// parameters, metrics rows and checkpoints, bit for bit. The critic's minibatch orders are
-/// drawn before the rollout draws its actions, as in sequence. Five updates with a
-/// checkpoint every second one: updates 1 and 3 are joined by the next rollout, 2 and 4 by
-/// their checkpoint, 5 by the end of the run; the callback's rows of 1 and 3 come before their
-/// critic's columns. Both action kinds on flex; Gaussian
-/// on ndarray (its categorical path is not deterministic run to run, see the resume test) and
-/// on wgpu (lavapipe's kernel compiles cost CI time). The overlap is on by default on the CPU
-/// backends only: on wgpu, cubecl runs a fallback kernel for a key another thread is still
-/// autotuning, so overlapped updates are exact only once their kernels are tuned — here by
-/// the sequential run, which goes first (a CI run once saw the resume test differ in the last
-/// bit of two critic weights when the overlap was on by default there).
+/// rollout, on a thread of its own) learns what the fit in sequence learns: the same
+/// parameters, metrics rows and checkpoints. The critic's minibatch orders are drawn before
+/// the rollout draws its actions, as in sequence. Five updates with a checkpoint every second
+/// one: updates 1 and 3 are joined by the next rollout, 2 and 4 by their checkpoint, 5 by the
+/// end of the run; the callback's rows of 1 and 3 come before their critic's columns. Both
+/// action kinds on flex; Gaussian on ndarray (its categorical path is not deterministic run to
+/// run, see the resume test) and on wgpu (lavapipe's kernel compiles cost CI time).
+///
+/// Bit for bit on the CPU backends. On wgpu within float rounding: cubecl 0.10 hands a thread
+/// that needs a kernel another thread is autotuning a fallback variant (`TuneCacheResult::
+/// Pending` in cubecl-runtime's `LocalTuner::execute`), which can sum in another order, and
+/// the rollout's varying row counts (the values of the episodes that ended) meet new kernel
+/// keys at any update, so no warm-up makes it exact: a CI run from nothing saw the resumed run
+/// differ from the uninterrupted one by 2e-9 in a KL at update 4. That is why the overlap is
+/// on by default on the CPU backends only. The tolerance, 1e-5 of the largest parameter, is a
+/// hundredth of one Adam step of the critic (lr 1e-3): a stale batch or a minibatch order
+/// drawn in the wrong place moves the weights by whole steps.
 fn overlapped_updates_equal_sequential_ones<B: Backend>(device: &B::Device) {
     let cores = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     let cpu = matches!(backend_name::<B>().as_str(), "flex" | "ndarray");
+    let same = |a: &(Vec<f32>, Vec<f32>, Vec<serde_json::Value>),
+                b: &(Vec<f32>, Vec<f32>, Vec<serde_json::Value>),
+                what: &str| {
+        if cpu {
+            assert!(a == b, "{what}: not bit for bit");
+        } else {
+            params_close(&a.0, &b.0, 1e-5, &format!("{what}: policy"));
+            params_close(&a.1, &b.1, 1e-5, &format!("{what}: value net"));
+            rows_close(&a.2, &b.2, 1e-5, what);
+        }
+    };
     let probe =
         MlpAgent::<Autodiff<B>>::new(small_config("Pendulum-v1", "trpo", 2), None, device).unwrap();
     assert_eq!(probe.overlap(), cpu && cores, "the default overlap");
@@ -782,9 +828,10 @@ fn overlapped_updates_equal_sequential_ones<B: Backend>(device: &B::Device) {
             runs[0].2.iter().all(|r| r["losses/value_loss"].is_number()),
             "{env}: every row has its value loss"
         );
-        assert!(
-            runs[0] == runs[1],
-            "{env}: the critic fitted in the background differs from the one fitted in sequence"
+        same(
+            &runs[0],
+            &runs[1],
+            &format!("{env}: the critic fitted in the background against the one in sequence"),
         );
         assert_eq!(with_value_loss[0], [true; 5], "{env}: in sequence");
         assert_eq!(
@@ -802,15 +849,18 @@ fn overlapped_updates_equal_sequential_ones<B: Backend>(device: &B::Device) {
                 .unwrap();
         resumed.set_overlap(true);
         resumed.train(&mut NoCallback).unwrap();
-        assert!(
-            (resumed.policy_params(), resumed.value_params())
-                == (runs[0].0.clone(), runs[0].1.clone()),
-            "{env}: resumed from update 2 in the background"
-        );
-        assert_eq!(
-            metrics_rows(&dir)[..],
-            runs[0].2[2..],
-            "{env}: rows after resuming"
+        same(
+            &(
+                resumed.policy_params(),
+                resumed.value_params(),
+                metrics_rows(&dir),
+            ),
+            &(
+                runs[0].0.clone(),
+                runs[0].1.clone(),
+                runs[0].2[2..].to_vec(),
+            ),
+            &format!("{env}: resumed from update 2 in the background"),
         );
     }
 }
