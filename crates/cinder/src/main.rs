@@ -23,8 +23,8 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate the latest checkpoint of a run folder.
     Eval(EvalArgs),
-    /// Plot learning curves of run folders (runs of one env and algorithm are averaged; a
-    /// sweep folder gives one band per config).
+    /// Plot learning curves of run and sweep folders (runs of one env and algorithm with the
+    /// same settings are averaged; a sweep folder gives one band per config).
     Plot(PlotArgs),
     /// Grid or random search over config values × seeds, as parallel `cinder train` runs;
     /// resumable (repeat the command), optionally with successive halving; ends with
@@ -154,10 +154,12 @@ struct EvalArgs {
 
 #[derive(Args, Debug)]
 struct PlotArgs {
-    /// Run folders.
+    /// Run folders and sweep folders: a sweep gives one band per config, run folders one band
+    /// per env, algorithm and settings (seeds averaged).
     #[arg(required = true)]
     runs: Vec<PathBuf>,
-    /// Output PNG (default: curve.png in the run folder when there is one, else curves.png).
+    /// Output PNG (default: curve.png in the run folder or curves.png in the sweep folder when
+    /// there is one, else curves.png).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Metric column of metrics.csv.
@@ -1089,18 +1091,11 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Sweep(args) => sweep(args)?,
         Command::Envs(args) => envs(args)?,
         Command::Plot(args) => {
-            if let [dir] = args.runs.as_slice()
-                && cinder::sweep::is_sweep(dir)
-            {
-                let out = args.out.clone().unwrap_or_else(|| dir.join("curves.png"));
-                cinder::sweep::plot_sweep(dir, &args.metric, &out).map_err(|e| e.to_string())?;
-                println!("wrote {}", out.display());
-                return Ok(());
-            }
             let out = args
                 .out
                 .clone()
                 .unwrap_or_else(|| match args.runs.as_slice() {
+                    [one] if cinder::sweep::is_sweep(one) => one.join("curves.png"),
                     [one] => one.join("curve.png"),
                     _ => PathBuf::from("curves.png"),
                 });

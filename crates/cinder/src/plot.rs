@@ -1,6 +1,8 @@
-//! Learning curves from run folders: one line per group — (env, algorithm) by default, a
-//! config of a sweep — the mean over seeds with a ± std band, against env steps.
+//! Learning curves from run and sweep folders: one line per group — the runs of one env and
+//! algorithm that learned with the same settings, or a config of a sweep — the mean over seeds
+//! with a ± std band, against env steps.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -133,7 +135,14 @@ fn register_fonts() {
     });
 }
 
-/// Draws `metric` of the run folders `dirs` into the PNG `out`.
+/// Draws `metric` of the folders `dirs` into the PNG `out`, one band per group of runs:
+///
+/// - a sweep folder gives one band per config (labelled with the folder's name first when
+///   more than one folder is given, so two sweeps' `the preset` stay apart);
+/// - run folders that learned with the same settings (everything in `config.json` but the
+///   seed and what is only recorded: evaluation, videos, checkpoints) are averaged into one
+///   band, `algo · env`, followed by the settings that tell apart the bands of the same
+///   algorithm and env.
 ///
 /// # Errors
 /// Unreadable runs, a metric no run logged, a PNG that cannot be written.
@@ -141,11 +150,110 @@ pub fn plot_runs(dirs: &[PathBuf], metric: &str, out: &Path) -> Result<()> {
     if dirs.is_empty() {
         return Err(RunError::Usage("give at least one run folder".into()));
     }
-    let curves = dirs
-        .iter()
-        .map(|d| read_curve(d, metric))
-        .collect::<Result<Vec<_>>>()?;
+    let mut curves = Vec::new();
+    let mut runs = Vec::new();
+    for dir in dirs {
+        if crate::sweep::is_sweep(dir) {
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+            let prefix = if dirs.len() > 1 { name } else { None };
+            curves.extend(crate::sweep::sweep_curves(dir, metric, prefix.as_deref())?);
+        } else {
+            let curve = read_curve(dir, metric)?;
+            runs.push((learning_settings(dir)?, curves.len()));
+            curves.push(curve);
+        }
+    }
+    label_by_settings(&mut curves, &runs);
     plot_curves(&curves, metric, out)
+}
+
+/// The fields of `config.json` that only say what a run records, not what it learns.
+const RECORDING: &[&str] = &[
+    "seed",
+    "eval_episodes",
+    "eval_interval",
+    "video_interval",
+    "video_camera",
+    "checkpoint_interval",
+];
+
+/// A run's learning settings as `key → value`: `config.json` without [`RECORDING`], the
+/// algorithm's own fields flattened beside the rest.
+fn learning_settings(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| RunError::Usage(format!("{}: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| RunError::Usage(format!("{} is damaged: {e}", path.display())))?;
+    let mut settings = BTreeMap::new();
+    let Some(fields) = value.as_object() else {
+        return Ok(settings);
+    };
+    for (key, v) in fields {
+        if RECORDING.contains(&key.as_str()) {
+            continue;
+        }
+        // `"algo": {"Trpo": {...}}`: the name is in the group label, the fields are settings.
+        if let (true, Some(inner)) = (key == "algo", v.as_object().and_then(|o| o.values().next()))
+            && let Some(inner) = inner.as_object()
+        {
+            for (k, x) in inner {
+                settings.insert(k.clone(), x.to_string());
+            }
+            continue;
+        }
+        settings.insert(key.clone(), v.to_string());
+    }
+    Ok(settings)
+}
+
+/// Splits the run folders' curves (`runs`: their settings and index in `curves`) that share
+/// `algo · env` but learned with different settings into one group per settings, labelled with
+/// the settings that differ among them.
+fn label_by_settings(curves: &mut [Curve], runs: &[(BTreeMap<String, String>, usize)]) {
+    let mut bases: Vec<&str> = Vec::new();
+    for (_, i) in runs {
+        if !bases.contains(&curves[*i].group.as_str()) {
+            bases.push(&curves[*i].group);
+        }
+    }
+    let mut labels = Vec::new();
+    for base in bases {
+        let same: Vec<&(BTreeMap<String, String>, usize)> = runs
+            .iter()
+            .filter(|(_, i)| curves[*i].group == base)
+            .collect();
+        let mut distinct: Vec<&BTreeMap<String, String>> = Vec::new();
+        for (settings, _) in &same {
+            if !distinct.contains(&settings) {
+                distinct.push(settings);
+            }
+        }
+        if distinct.len() < 2 {
+            continue;
+        }
+        let keys: Vec<&String> = distinct[0]
+            .keys()
+            .chain(distinct.iter().flat_map(|d| d.keys()))
+            .filter(|k| distinct.iter().any(|d| d.get(*k) != distinct[0].get(*k)))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for (settings, i) in same {
+            let differs = keys
+                .iter()
+                .map(|k| match settings.get(*k) {
+                    Some(v) => format!("{k}={}", v.trim_matches('"')),
+                    None => format!("{k} unset"),
+                })
+                .collect::<Vec<_>>()
+                .join(";");
+            labels.push((*i, format!("{base} · {differs}")));
+        }
+    }
+    for (i, label) in labels {
+        curves[i].group = label;
+    }
 }
 
 /// Draws `metric` of `curves`, one line and band per [`Curve::group`], into the PNG `out`.
@@ -233,4 +341,109 @@ pub fn plot_curves(curves: &[Curve], metric: &str, out: &Path) -> Result<()> {
         Ok(())
     };
     draw().map_err(|e| RunError::Plot(format!("{}: {e}", out.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curve(group: &str, seed: u64) -> Curve {
+        Curve {
+            env: "Hopper-v5".into(),
+            algo: "trpo".into(),
+            seed,
+            group: group.into(),
+            points: vec![(1.0, seed as f64), (2.0, 2.0 * seed as f64)],
+        }
+    }
+
+    fn settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn runs_that_learned_differently_are_told_apart_by_what_differs() {
+        let base = "trpo · Hopper-v5";
+        let mut curves = vec![
+            curve(base, 0),
+            curve(base, 1),
+            curve(base, 2),
+            curve("ppo · Hopper-v5", 0),
+            curve("a sweep · the preset", 0),
+        ];
+        let a = settings(&[
+            ("gamma", "0.99"),
+            ("log_std_init", "0.0"),
+            ("target_kl", "0.01"),
+        ]);
+        let b = settings(&[
+            ("gamma", "0.99"),
+            ("log_std_init", "-0.5"),
+            ("target_kl", "0.01"),
+        ]);
+        let c = settings(&[("gamma", "0.99")]);
+        let runs = vec![(a.clone(), 0), (b, 1), (a, 2), (c, 3)];
+        label_by_settings(&mut curves, &runs);
+        let groups: Vec<&str> = curves.iter().map(|c| c.group.as_str()).collect();
+        assert_eq!(
+            groups,
+            [
+                "trpo · Hopper-v5 · log_std_init=0.0",
+                "trpo · Hopper-v5 · log_std_init=-0.5",
+                "trpo · Hopper-v5 · log_std_init=0.0",
+                "ppo · Hopper-v5",
+                "a sweep · the preset",
+            ]
+        );
+        // Seeds 0 and 2 are averaged; seed 1 is a band of its own.
+        let bands = bands(&curves);
+        assert_eq!(bands.len(), 4);
+        assert_eq!(
+            bands[0].label,
+            "trpo · Hopper-v5 · log_std_init=0.0 (2 seeds, mean ± std)"
+        );
+        assert_eq!(bands[0].points, [(1.0, 1.0, 1.0), (2.0, 2.0, 2.0)]);
+        assert_eq!(
+            bands[1].label,
+            "trpo · Hopper-v5 · log_std_init=-0.5 (seed 1)"
+        );
+
+        // A setting only one group has is named as unset in the other.
+        let mut curves = vec![curve(base, 0), curve(base, 1)];
+        let runs = vec![
+            (settings(&[("gamma", "0.99")]), 0),
+            (settings(&[("gamma", "0.99"), ("target_kl", "0.02")]), 1),
+        ];
+        label_by_settings(&mut curves, &runs);
+        assert_eq!(curves[0].group, "trpo · Hopper-v5 · target_kl unset");
+        assert_eq!(curves[1].group, "trpo · Hopper-v5 · target_kl=0.02");
+    }
+
+    #[test]
+    fn learning_settings_leave_out_the_seed_and_what_is_only_recorded() {
+        let dir = std::env::temp_dir().join(format!("cinder-plot-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"env_id": "Hopper-v5", "algo": {"Trpo": {"target_kl": 0.01}}, "seed": 3,
+                "eval_episodes": 20, "checkpoint_interval": 10, "gamma": 0.99,
+                "policy_hidden": [64, 64], "env_kwargs": {}}"#,
+        )
+        .unwrap();
+        let got = learning_settings(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            got,
+            settings(&[
+                ("env_id", "\"Hopper-v5\""),
+                ("target_kl", "0.01"),
+                ("gamma", "0.99"),
+                ("policy_hidden", "[64,64]"),
+                ("env_kwargs", "{}"),
+            ])
+        );
+    }
 }

@@ -827,11 +827,17 @@ fn plot_best(out: &Path, spec: &SweepSpec, layout: &Layout, ranked: &[Ranked]) -
     crate::plot::plot_curves(&curves, "charts/episodic_return", &out.join("curves.png"))
 }
 
-/// Draws a sweep folder's configs (all of them, best first) as one band each into `png`.
+/// The curves of a sweep folder's runs that have started, grouped by config: each curve's
+/// [`group`](crate::plot::Curve::group) is the config's `key=value;…` label (`the preset` for
+/// a sweep without `--grid`), after `prefix · ` when one is given.
 ///
 /// # Errors
-/// A folder that is not a sweep folder, unreadable runs, a PNG that cannot be written.
-pub fn plot_sweep(dir: &Path, metric: &str, png: &Path) -> Result<()> {
+/// A folder that is not a sweep folder, unreadable runs, a metric a run did not log.
+pub fn sweep_curves(
+    dir: &Path,
+    metric: &str,
+    prefix: Option<&str>,
+) -> Result<Vec<crate::plot::Curve>> {
     let text = std::fs::read_to_string(dir.join("sweep.json"))
         .map_err(|e| usage(format!("{}: {e}", dir.join("sweep.json").display())))?;
     let spec: SweepSpec = serde_json::from_str(&text)
@@ -841,17 +847,26 @@ pub fn plot_sweep(dir: &Path, metric: &str, png: &Path) -> Result<()> {
     };
     let mut curves = Vec::new();
     for c in configs(&spec)? {
+        let label = if c.pairs.is_empty() {
+            "the preset".to_string()
+        } else {
+            c.label()
+        };
+        let group = match prefix {
+            Some(p) => format!("{p} · {label}"),
+            None => label,
+        };
         for &seed in &spec.seeds {
             let run = layout.run_dir(&c, seed);
             if !run.join("config.json").is_file() {
                 continue;
             }
             let mut curve = crate::plot::read_curve(&run, metric)?;
-            curve.group = c.label();
+            curve.group.clone_from(&group);
             curves.push(curve);
         }
     }
-    crate::plot::plot_curves(&curves, metric, png)
+    Ok(curves)
 }
 
 /// Whether `dir` is a sweep folder.

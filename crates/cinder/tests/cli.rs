@@ -1326,6 +1326,19 @@ fn a_sweep_halves_ranks_from_its_run_folders_and_continues_where_it_was() {
     bad("n_epochs=2,two", &["config `n_epochs=two`"]);
     let plotted = ok(&cinder(&["plot", "sw", "--out", "all.png"], &cwd));
     assert!(plotted.contains("all.png") && cwd.join("all.png").is_file());
+    // A sweep beside a run folder (here one of its own runs): one band per config, one for
+    // the run.
+    let config = std::fs::read_dir(sw.join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let run = config.path().join("seed_0");
+    let plotted = ok(&cinder(
+        &["plot", "sw", run.to_str().unwrap(), "--out", "mixed.png"],
+        &cwd,
+    ));
+    assert!(plotted.contains("mixed.png") && cwd.join("mixed.png").is_file());
 }
 
 #[test]
