@@ -194,9 +194,12 @@ fn learning_settings(dir: &Path) -> Result<BTreeMap<String, String>> {
             continue;
         }
         // `"algo": {"Trpo": {...}}`: the name is in the group label, the fields are settings.
-        if let (true, Some(inner)) = (key == "algo", v.as_object().and_then(|o| o.values().next()))
-            && let Some(inner) = inner.as_object()
-        {
+        let algo_fields = v
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|inner| inner.as_object())
+            .filter(|_| key == "algo");
+        if let Some(inner) = algo_fields {
             for (k, x) in inner {
                 settings.insert(k.clone(), x.to_string());
             }
@@ -232,9 +235,9 @@ fn label_by_settings(curves: &mut [Curve], runs: &[(BTreeMap<String, String>, us
         if distinct.len() < 2 {
             continue;
         }
-        let keys: Vec<&String> = distinct[0]
-            .keys()
-            .chain(distinct.iter().flat_map(|d| d.keys()))
+        let keys: Vec<&String> = distinct
+            .iter()
+            .flat_map(|d| d.keys())
             .filter(|k| distinct.iter().any(|d| d.get(*k) != distinct[0].get(*k)))
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
