@@ -168,7 +168,7 @@ pub fn plot_runs(dirs: &[PathBuf], metric: &str, out: &Path) -> Result<()> {
 }
 
 /// The fields of `config.json` that only say what a run records, not what it learns.
-const RECORDING: &[&str] = &[
+pub(crate) const RECORDING: &[&str] = &[
     "seed",
     "eval_episodes",
     "eval_interval",

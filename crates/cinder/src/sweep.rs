@@ -767,7 +767,7 @@ fn write_summary(
             "| {} | {} | {:.1} ± {:.1} | {} | {}{} | {:.0} s |\n",
             i + 1,
             if label.is_empty() {
-                "the preset (no --grid)".to_string()
+                config_name(&r.config, spec)
             } else {
                 format!("`{label}`")
             },
@@ -827,9 +827,33 @@ fn plot_best(out: &Path, spec: &SweepSpec, layout: &Layout, ranked: &[Ranked]) -
     crate::plot::plot_curves(&curves, "charts/episodic_return", &out.join("curves.png"))
 }
 
+/// How a config reads in a legend or in `summary.md`: its grid values (`key=value;…`), or,
+/// in a sweep without `--grid`, `the preset` and the sweep's `--set` values that change what
+/// is learned (not `eval_episodes` and the others a plot leaves out).
+fn config_name(c: &SweepConfig, spec: &SweepSpec) -> String {
+    if !c.pairs.is_empty() {
+        return c.label();
+    }
+    let learned: Vec<&str> = spec
+        .sets
+        .iter()
+        .map(String::as_str)
+        .filter(|set| {
+            let key = set.split_once('=').map_or(*set, |(k, _)| k);
+            !crate::plot::RECORDING.contains(&key.trim())
+        })
+        .collect();
+    if learned.is_empty() {
+        "the preset".to_string()
+    } else {
+        format!("the preset with {}", learned.join(";"))
+    }
+}
+
 /// The curves of a sweep folder's runs that have started, grouped by config: each curve's
-/// [`group`](crate::plot::Curve::group) is the config's `key=value;…` label (`the preset` for
-/// a sweep without `--grid`), after `prefix · ` when one is given.
+/// [`group`](crate::plot::Curve::group) is the config's name ([`config_name`]: its grid
+/// values, or `the preset` and the sweep's learning `--set` values for a sweep without
+/// `--grid`), after `prefix · ` when one is given.
 ///
 /// # Errors
 /// A folder that is not a sweep folder, unreadable runs, a metric a run did not log.
@@ -847,11 +871,7 @@ pub fn sweep_curves(
     };
     let mut curves = Vec::new();
     for c in configs(&spec)? {
-        let label = if c.pairs.is_empty() {
-            "the preset".to_string()
-        } else {
-            c.label()
-        };
+        let label = config_name(&c, &spec);
         let group = match prefix {
             Some(p) => format!("{p} · {label}"),
             None => label,
@@ -914,6 +934,24 @@ mod tests {
                 .to_string()
                 .contains("unknown preset")
         );
+    }
+
+    #[test]
+    fn a_sweep_without_a_grid_is_named_by_what_its_sets_change() {
+        let mut s = spec(&[]);
+        let c = &configs(&s).unwrap()[0];
+        assert_eq!(config_name(c, &s), "the preset");
+        s.sets = vec!["eval_episodes=20".into(), "checkpoint_interval=5".into()];
+        assert_eq!(config_name(c, &s), "the preset");
+        s.sets.push("log_std_init=-1.0".into());
+        s.sets.push("gamma=0.9999".into());
+        assert_eq!(
+            config_name(c, &s),
+            "the preset with log_std_init=-1.0;gamma=0.9999"
+        );
+        // A grid's values name its configs; the sets are the whole sweep's.
+        let g = spec(&["gamma=0.9,0.99"]);
+        assert_eq!(config_name(&configs(&g).unwrap()[1], &g), "gamma=0.99");
     }
 
     #[test]
