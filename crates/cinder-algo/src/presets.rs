@@ -138,11 +138,9 @@ fn tuned(env_id: &str, algo: &str) -> Option<TrainConfig> {
     // seeds 0–4 among 0.03, 0.06 (rl-zoo's) and 0.12 (4685 ± 749 against 4342 ± 877 and 3806
     // ± 1607), then measured on seeds 10–19: 4726 ± 387 (every run above 4000) against
     // rl-zoo's 3573 ± 786 (p 0.0003; docs/results.md, "Walker2d-v5 TRPO: a larger step").
-    if env == "Walker2d" {
-        if let AlgoConfig::Trpo(trpo) = &mut config.algo {
-            trpo.target_kl = 0.12;
-            tuned = true;
-        }
+    if let ("Walker2d", AlgoConfig::Trpo(trpo)) = (env, &mut config.algo) {
+        trpo.target_kl = 0.12;
+        tuned = true;
     }
     // The Gaussian's initial log σ below 0 (σ = 1): less noise in the first updates, which
     // on HalfCheetah is the difference between the running gait and the slow one.
