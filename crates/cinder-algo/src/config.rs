@@ -145,13 +145,29 @@ pub struct TrainConfig {
 /// The values are JSON.
 const LATER_FIELDS: &[(&str, &str)] = &[("video_interval", "0"), ("video_camera", "\"default\"")];
 
+/// The same for the algorithms' fields: (the `algo` variant, field, value).
+const LATER_ALGO_FIELDS: &[(&str, &str, &str)] = &[
+    ("Trpo", "anneal_target_kl", "false"),
+    ("Npg", "anneal_target_kl", "false"),
+];
+
 /// A saved config (a run folder's `config.json`, a checkpoint's) with the fields it predates
 /// filled in ([`TrainConfig::from_saved`]).
 pub fn upgrade_saved(mut value: serde_json::Value) -> serde_json::Value {
+    let fill = |o: &mut serde_json::Map<String, serde_json::Value>, key: &str, default: &str| {
+        o.entry(key)
+            .or_insert_with(|| serde_json::from_str(default).expect("valid JSON"));
+    };
     if let Some(o) = value.as_object_mut() {
         for (key, default) in LATER_FIELDS {
-            o.entry(*key)
-                .or_insert_with(|| serde_json::from_str(default).expect("valid JSON"));
+            fill(o, key, default);
+        }
+        if let Some(algo) = o.get_mut("algo").and_then(|a| a.as_object_mut()) {
+            for (variant, key, default) in LATER_ALGO_FIELDS {
+                if let Some(fields) = algo.get_mut(*variant).and_then(|f| f.as_object_mut()) {
+                    fill(fields, key, default);
+                }
+            }
         }
     }
     value

@@ -31,6 +31,12 @@ pub struct TrpoConfig {
     /// most this.
     #[config(default = 0.01)]
     pub target_kl: f64,
+    /// Shrink `target_kl` linearly to 0 over training, as CleanRL's `anneal_lr` does PPO's
+    /// learning rate: the update at `progress_remaining` p (SB3's, 1 → 0) takes the radius
+    /// p·δ, so the last updates move the policy little and the final policy is the one
+    /// training settled on.
+    #[config(default = false)]
+    pub anneal_target_kl: bool,
     /// Conjugate-gradient iterations.
     #[config(default = 15)]
     pub cg_max_steps: usize,
@@ -70,6 +76,9 @@ pub struct NpgConfig {
     /// KL radius δ the step is scaled to.
     #[config(default = 0.01)]
     pub target_kl: f64,
+    /// Shrink `target_kl` linearly to 0 over training (see [`TrpoConfig::anneal_target_kl`]).
+    #[config(default = false)]
+    pub anneal_target_kl: bool,
     /// Conjugate-gradient iterations.
     #[config(default = 15)]
     pub cg_max_steps: usize,
@@ -123,6 +132,7 @@ impl NpgConfig {
     fn as_trpo(&self) -> TrpoConfig {
         TrpoConfig::new()
             .with_target_kl(self.target_kl)
+            .with_anneal_target_kl(self.anneal_target_kl)
             .with_cg_max_steps(self.cg_max_steps)
             .with_cg_damping(self.cg_damping)
             .with_sub_sampling_factor(self.sub_sampling_factor)
@@ -138,6 +148,7 @@ impl NpgConfig {
 fn checked_settings(c: &TrpoConfig, line_search: bool) -> Result<(Settings, ValueFitConfig)> {
     let settings = Settings {
         target_kl: c.target_kl,
+        anneal_target_kl: c.anneal_target_kl,
         cg: CgConfig::new().with_max_iters(c.cg_max_steps),
         fvp: FvpConfig::new()
             .with_damping(c.cg_damping)
@@ -161,6 +172,7 @@ fn checked_settings(c: &TrpoConfig, line_search: bool) -> Result<(Settings, Valu
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     target_kl: f64,
+    anneal_target_kl: bool,
     cg: CgConfig,
     fvp: FvpConfig,
     fvp_kind: FvpKind,
@@ -172,6 +184,15 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
+    /// The KL radius of the update at `progress_remaining`.
+    fn radius(&self, progress_remaining: f64) -> f64 {
+        if self.anneal_target_kl {
+            self.target_kl * progress_remaining.clamp(0.0, 1.0)
+        } else {
+            self.target_kl
+        }
+    }
+
     fn validate(&self) -> Result<()> {
         if !(self.target_kl > 0.0 && self.target_kl.is_finite()) {
             return Err(bad("target_kl", self.target_kl, "(0, ∞)"));
@@ -542,7 +563,8 @@ impl Settings {
             return Ok((policy, stats));
         }
 
-        let step_size = (2.0 * s.target_kl / curvature).sqrt();
+        let target_kl = s.radius(batch.progress_remaining);
+        let step_size = (2.0 * target_kl / curvature).sqrt();
         let full_step = solved.x.mul_scalar(step_size);
         let theta_old = flat::flatten(&policy.valid());
         let frozen = policy.clone().no_grad();
@@ -598,7 +620,7 @@ impl Settings {
                     if let Some((j, [kl, _, approx_kl, sigma])) = results
                         .into_iter()
                         .enumerate()
-                        .find(|(_, [kl, surr, _, _])| *kl <= s.target_kl && *surr > surrogate)
+                        .find(|(_, [kl, surr, _, _])| *kl <= target_kl && *surr > surrogate)
                     {
                         stats.backtracks = Some(offset + j);
                         found = Some((group[j], kl, approx_kl, sigma));

@@ -10,8 +10,8 @@ use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::tensor::{Tensor, TensorData};
 use cinder_algo::{
-    AlgoConfig, Batch, COLUMNS, MlpAgent, NaturalGradient, NoCallback, PpoConfig, TrainConfig,
-    TrpoConfig, preset,
+    AlgoConfig, Batch, COLUMNS, MlpAgent, NaturalGradient, NoCallback, NpgConfig, PpoConfig,
+    TrainConfig, TrpoConfig, preset,
 };
 use cinder_policy::{ActionDistribution, GaussianMlpPolicyConfig, Policy, flat};
 use rand::SeedableRng;
@@ -191,6 +191,104 @@ fn the_batched_line_search_takes_the_step_the_sequential_one_takes() {
         backtracked >= 2,
         "only {backtracked} cases backtracked: the test is vacuous"
     );
+}
+
+/// `anneal_target_kl`: the update at `progress_remaining` p takes exactly the step that the
+/// radius p·δ takes without annealing, for TRPO and NPG; at p = 1 it is the unannealed step,
+/// and the step's KL falls with p.
+#[test]
+fn an_annealed_radius_is_the_radius_times_the_progress_remaining() {
+    let device = Default::default();
+    let policy = GaussianMlpPolicyConfig::new(3, 2)
+        .init::<B>(11, &device)
+        .unwrap();
+    let m = 256;
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(9);
+    let uniform = |rng: &mut rand::rngs::Xoshiro256PlusPlus, n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| rand::RngExt::random_range(rng, -1.0f32..1.0))
+            .collect()
+    };
+    let obs = Tensor::<B, 2>::from_data(TensorData::new(uniform(&mut rng, m * 3), [m, 3]), &device);
+    let dist = policy.valid().distribution(obs.clone().inner());
+    let noise =
+        Tensor::<Flex, 2>::from_data(TensorData::new(uniform(&mut rng, m * 2), [m, 2]), &device);
+    let actions = dist.mode() + noise;
+    let old_log_probs = dist.log_prob(actions.clone());
+    let advantages = Tensor::<B, 1>::from_data(TensorData::new(uniform(&mut rng, m), [m]), &device);
+    let mut batch = policy_batch(
+        obs,
+        Tensor::from_inner(actions),
+        Tensor::from_inner(old_log_probs),
+        advantages,
+    );
+    let delta = 0.05;
+    let params = |p: &cinder_policy::GaussianMlpPolicy<B>| -> Vec<f32> {
+        flat::flatten(&p.valid()).into_data().to_vec().unwrap()
+    };
+    let before = params(&policy);
+    for line_search in [true, false] {
+        let make = |target_kl: f64, anneal: bool| {
+            let trpo = TrpoConfig::new()
+                .with_target_kl(target_kl)
+                .with_anneal_target_kl(anneal);
+            if line_search {
+                NaturalGradient::<B>::trpo(&trpo).unwrap()
+            } else {
+                let npg = NpgConfig::new()
+                    .with_target_kl(target_kl)
+                    .with_anneal_target_kl(anneal);
+                NaturalGradient::<B>::npg(&npg).unwrap()
+            }
+        };
+        let mut last_kl = f64::INFINITY;
+        for progress in [1.0, 0.5, 0.1] {
+            batch.progress_remaining = progress;
+            let (annealed, a) = make(delta, true)
+                .policy_step(policy.clone(), &batch)
+                .unwrap();
+            let (plain, b) = make(delta * progress, false)
+                .policy_step(policy.clone(), &batch)
+                .unwrap();
+            let what = format!("line search {line_search}, progress {progress}");
+            assert_eq!(params(&annealed), params(&plain), "{what}");
+            assert_ne!(params(&annealed), before, "{what}: no step was taken");
+            let kl = a.step_kl.unwrap();
+            assert_eq!(Some(kl), b.step_kl, "{what}");
+            if line_search {
+                assert!(kl <= delta * progress, "{what}: KL {kl}");
+            }
+            assert!(kl < last_kl, "{what}: KL {kl} did not fall from {last_kl}");
+            last_kl = kl;
+        }
+        // Without annealing the progress does not matter.
+        batch.progress_remaining = 0.1;
+        let (low, _) = make(delta, false)
+            .policy_step(policy.clone(), &batch)
+            .unwrap();
+        batch.progress_remaining = 1.0;
+        let (full, _) = make(delta, false)
+            .policy_step(policy.clone(), &batch)
+            .unwrap();
+        assert_eq!(params(&low), params(&full));
+    }
+    // Configs saved before the field existed (run folders, checkpoints) load unannealed.
+    for algo in [
+        AlgoConfig::Trpo(TrpoConfig::new().with_target_kl(0.02)),
+        AlgoConfig::Npg(NpgConfig::new().with_target_kl(0.02)),
+    ] {
+        let mut saved = serde_json::to_value(TrainConfig::new("Hopper-v5".into(), algo)).unwrap();
+        let fields = saved["algo"].as_object_mut().unwrap().values_mut().next();
+        let fields = fields.unwrap().as_object_mut().unwrap();
+        assert!(fields.remove("anneal_target_kl").is_some());
+        assert!(serde_json::from_value::<TrainConfig>(saved.clone()).is_err());
+        let old = TrainConfig::from_saved(saved).unwrap();
+        match old.algo {
+            AlgoConfig::Trpo(t) => assert!(!t.anneal_target_kl && t.target_kl == 0.02),
+            AlgoConfig::Npg(n) => assert!(!n.anneal_target_kl && n.target_kl == 0.02),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 #[test]
