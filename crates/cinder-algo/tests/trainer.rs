@@ -48,6 +48,43 @@ fn policy_batch(
     }
 }
 
+/// A Gaussian policy (3 observations, 2 actions, parameters from `policy_seed`) and a batch
+/// of 256 uniform observations, the policy's means plus uniform noise as actions, and uniform
+/// advantages (from `data_seed`): a natural step on it moves means and σ, and large radii
+/// make the line search backtrack.
+fn noisy_policy_batch(
+    policy_seed: u64,
+    data_seed: u64,
+) -> (
+    cinder_policy::GaussianMlpPolicy<B>,
+    Batch<B, cinder_policy::GaussianFamily>,
+) {
+    let device = Default::default();
+    let policy = GaussianMlpPolicyConfig::new(3, 2)
+        .init::<B>(policy_seed, &device)
+        .unwrap();
+    let m = 256;
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(data_seed);
+    let mut uniform = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| rand::RngExt::random_range(&mut rng, -1.0f32..1.0))
+            .collect()
+    };
+    let obs = Tensor::<B, 2>::from_data(TensorData::new(uniform(m * 3), [m, 3]), &device);
+    let dist = policy.valid().distribution(obs.clone().inner());
+    let noise = Tensor::<Flex, 2>::from_data(TensorData::new(uniform(m * 2), [m, 2]), &device);
+    let actions = dist.mode() + noise;
+    let old_log_probs = dist.log_prob(actions.clone());
+    let advantages = Tensor::<B, 1>::from_data(TensorData::new(uniform(m), [m]), &device);
+    let batch = policy_batch(
+        obs,
+        Tensor::from_inner(actions),
+        Tensor::from_inner(old_log_probs),
+        advantages,
+    );
+    (policy, batch)
+}
+
 /// A Gaussian policy, a batch whose actions are the policy's means, advantage +1 everywhere:
 /// the natural step only shrinks σ, and for a large KL radius the true KL of the full step is
 /// far beyond the quadratic model's, so a one-try line search must fail.
@@ -99,29 +136,12 @@ fn failed_line_search_leaves_parameters_bit_identical() {
 #[test]
 fn the_batched_line_search_takes_the_step_the_sequential_one_takes() {
     let device = Default::default();
-    let policy = GaussianMlpPolicyConfig::new(3, 2)
-        .init::<B>(7, &device)
-        .unwrap();
-    let m = 256;
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(5);
-    let uniform = |rng: &mut rand::rngs::Xoshiro256PlusPlus, n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|_| rand::RngExt::random_range(rng, -1.0f32..1.0))
-            .collect()
-    };
-    let obs = Tensor::<B, 2>::from_data(TensorData::new(uniform(&mut rng, m * 3), [m, 3]), &device);
+    let (policy, batch) = noisy_policy_batch(7, 5);
+    let obs = batch.obs.clone();
     let dist = policy.valid().distribution(obs.clone().inner());
-    let noise =
-        Tensor::<Flex, 2>::from_data(TensorData::new(uniform(&mut rng, m * 2), [m, 2]), &device);
-    let actions = dist.mode() + noise;
-    let old_log_probs = dist.log_prob(actions.clone());
-    let advantages = Tensor::<B, 1>::from_data(TensorData::new(uniform(&mut rng, m), [m]), &device);
-    let batch = policy_batch(
-        obs.clone(),
-        Tensor::from_inner(actions.clone()),
-        Tensor::from_inner(old_log_probs.clone()),
-        advantages.clone(),
-    );
+    let actions = batch.actions.clone().inner();
+    let old_log_probs = batch.old_log_probs.clone().inner();
+    let advantages = batch.advantages.clone();
     let before: Vec<f32> = flat::flatten(&policy.valid()).into_data().to_vec().unwrap();
     // KL and surrogate of the policy with parameters `theta`, as the TRPO paper defines them.
     let kl_and_surrogate = |theta: &[f32]| -> (f64, f64) {
@@ -198,30 +218,7 @@ fn the_batched_line_search_takes_the_step_the_sequential_one_takes() {
 /// and the step's KL falls with p.
 #[test]
 fn an_annealed_radius_is_the_radius_times_the_progress_remaining() {
-    let device = Default::default();
-    let policy = GaussianMlpPolicyConfig::new(3, 2)
-        .init::<B>(11, &device)
-        .unwrap();
-    let m = 256;
-    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(9);
-    let uniform = |rng: &mut rand::rngs::Xoshiro256PlusPlus, n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|_| rand::RngExt::random_range(rng, -1.0f32..1.0))
-            .collect()
-    };
-    let obs = Tensor::<B, 2>::from_data(TensorData::new(uniform(&mut rng, m * 3), [m, 3]), &device);
-    let dist = policy.valid().distribution(obs.clone().inner());
-    let noise =
-        Tensor::<Flex, 2>::from_data(TensorData::new(uniform(&mut rng, m * 2), [m, 2]), &device);
-    let actions = dist.mode() + noise;
-    let old_log_probs = dist.log_prob(actions.clone());
-    let advantages = Tensor::<B, 1>::from_data(TensorData::new(uniform(&mut rng, m), [m]), &device);
-    let mut batch = policy_batch(
-        obs,
-        Tensor::from_inner(actions),
-        Tensor::from_inner(old_log_probs),
-        advantages,
-    );
+    let (policy, mut batch) = noisy_policy_batch(11, 9);
     let delta = 0.05;
     let params = |p: &cinder_policy::GaussianMlpPolicy<B>| -> Vec<f32> {
         flat::flatten(&p.valid()).into_data().to_vec().unwrap()
