@@ -169,12 +169,39 @@ fn train_eval_resume_plot_cycle() {
     assert_eq!(csv.lines().count(), 1 + 6);
     assert!(run.join("checkpoints/update_000006/state.json").exists());
 
-    // A second seed and a plot of both.
+    // A second seed, with the KL radius annealed, and a plot of both.
     let mut args = vec!["train"];
     args.extend(common);
+    args.extend(["--set", "anneal_target_kl=true"]);
     args.extend(["--steps", "2048", "--seed", "4", "--out", "run2", "--quiet"]);
     let out = cinder(&args, &cwd);
     assert!(ok(&out).is_empty(), "--quiet prints nothing");
+    // `--set` reaches the algorithm: update u of 4 takes a step of KL ≤ δ · (1 − (u − 1)/4),
+    // the last one a quarter of the radius an unannealed TRPO step is scaled to.
+    let trpo = &json(&cwd.join("run2/config.json"))["algo"]["Trpo"];
+    assert_eq!(trpo["anneal_target_kl"], true);
+    let delta = trpo["target_kl"].as_f64().unwrap();
+    let updates: Vec<serde_json::Value> = std::fs::read_to_string(cwd.join("run2/metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(updates.len(), 4);
+    for (u, m) in updates.iter().enumerate() {
+        let radius = delta * (1.0 - u as f64 / 4.0);
+        if let Some(kl) = m["trpo/step_kl"].as_f64() {
+            assert!(
+                kl <= radius * (1.0 + 1e-9),
+                "update {u}: KL {kl} > {radius}"
+            );
+        }
+    }
+    let last = updates[3]["trpo/step_kl"].as_f64();
+    assert!(
+        last.is_some_and(|kl| kl > 0.0),
+        "the last update took a step: {:?}",
+        updates[3]
+    );
     ok(&cinder(&["plot", "run", "run2", "--out", "both.png"], &cwd));
     assert_eq!(
         &std::fs::read(cwd.join("both.png")).unwrap()[..4],
