@@ -181,11 +181,7 @@ fn train_eval_resume_plot_cycle() {
     let trpo = &json(&cwd.join("run2/config.json"))["algo"]["Trpo"];
     assert_eq!(trpo["anneal_target_kl"], true);
     let delta = trpo["target_kl"].as_f64().unwrap();
-    let updates: Vec<serde_json::Value> = std::fs::read_to_string(cwd.join("run2/metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let updates = metrics_rows(&cwd.join("run2"));
     assert_eq!(updates.len(), 4);
     for (u, m) in updates.iter().enumerate() {
         let radius = delta * (1.0 - u as f64 / 4.0);
