@@ -2,7 +2,8 @@
 """sb3-contrib TRPO / SB3 PPO on a MuJoCo task with the settings of cinder's presets, for a
 side-by-side comparison with `cinder train --env ENV --algo trpo|ppo`.
 
-  /tmp/peers-venv/bin/python scripts/sb3_mujoco.py --env Ant-v5 --algo trpo --seed 0
+  /tmp/peers-venv/bin/python scripts/sb3_mujoco.py --env Ant-v5 --algo trpo --seed 0 \
+      --env-kwargs '{"include_cfrc_ext_in_observation": false}'
 
 Settings (cinder's preset for the same algorithm, in SB3's names):
 - trpo: rl-zoo's MuJoCo TRPO values — 2 envs × 1024 steps, batch 128, 25 CG steps,
@@ -27,6 +28,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=1_000_000)
     ap.add_argument("--eval-episodes", type=int, default=20)
+    ap.add_argument("--env-kwargs", default="{}",
+                    help='JSON passed to gymnasium.make, e.g. \'{"include_cfrc_ext_in_observation": false}\'')
     ap.add_argument("--log-dir", default=None,
                     help="write SB3's progress.csv (one row per rollout) here")
     a = ap.parse_args()
@@ -40,7 +43,9 @@ def main():
 
     torch.set_num_threads(int(__import__("os").environ.get("TORCH_THREADS", "2")))
     n_envs = 2 if a.algo == "trpo" else 1
-    env = VecNormalize(make_vec_env(a.env, n_envs=n_envs, seed=a.seed), gamma=0.99)
+    env_kwargs = json.loads(a.env_kwargs)
+    env = VecNormalize(make_vec_env(a.env, n_envs=n_envs, seed=a.seed, env_kwargs=env_kwargs),
+                       gamma=0.99)
     if a.algo == "trpo":
         model = TRPO(
             "MlpPolicy", env, n_steps=1024, batch_size=128, cg_max_steps=25,
@@ -59,13 +64,14 @@ def main():
     model.learn(total_timesteps=a.steps)
     learn_s = time.perf_counter() - t0
 
-    eval_env = VecNormalize(make_vec_env(a.env, n_envs=1, seed=a.seed + 1000),
+    eval_env = VecNormalize(make_vec_env(a.env, n_envs=1, seed=a.seed + 1000,
+                                         env_kwargs=env_kwargs),
                             training=False, norm_reward=False)
     eval_env.obs_rms = env.obs_rms
     returns, lengths = evaluate_policy(model, eval_env, n_eval_episodes=a.eval_episodes,
                                        deterministic=True, return_episode_rewards=True)
     print(json.dumps({
-        "env": a.env, "algo": a.algo, "seed": a.seed, "steps": int(model.num_timesteps),
+        "env": a.env, "env_kwargs": env_kwargs, "algo": a.algo, "seed": a.seed, "steps": int(model.num_timesteps),
         "learn_s": round(learn_s, 1), "eval_mean": float(np.mean(returns)),
         "eval_std": float(np.std(returns)), "eval_mean_length": float(np.mean(lengths)),
         "train_ep_return_last100": float(np.mean([e["r"] for e in model.ep_info_buffer]))
