@@ -149,6 +149,8 @@ const LATER_FIELDS: &[(&str, &str)] = &[("video_interval", "0"), ("video_camera"
 const LATER_ALGO_FIELDS: &[(&str, &str, &str)] = &[
     ("Trpo", "anneal_target_kl", "false"),
     ("Npg", "anneal_target_kl", "false"),
+    ("Trpo", "adam_epsilon", "1e-8"),
+    ("Npg", "adam_epsilon", "1e-8"),
 ];
 
 /// A saved config (a run folder's `config.json`, a checkpoint's) with the fields it predates

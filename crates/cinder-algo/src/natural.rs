@@ -67,6 +67,11 @@ pub struct TrpoConfig {
     /// Critic minibatch size.
     #[config(default = 128)]
     pub batch_size: usize,
+    /// Critic Adam ε. PyTorch's default 1e-8; sb3-contrib's policies use 1e-5
+    /// (`--set adam_epsilon=1e-5`), which trained Walker2d-v5 no differently here
+    /// (docs/results.md).
+    #[config(default = 1e-8)]
+    pub adam_epsilon: f32,
 }
 
 /// Natural policy gradient hyperparameters (Kakade 2001; Spinning Up's NPG): the TRPO step
@@ -103,6 +108,9 @@ pub struct NpgConfig {
     /// Critic minibatch size.
     #[config(default = 128)]
     pub batch_size: usize,
+    /// Critic Adam ε (see [`TrpoConfig::adam_epsilon`]).
+    #[config(default = 1e-8)]
+    pub adam_epsilon: f32,
 }
 
 fn bad(name: &'static str, value: f64, range: &'static str) -> AlgoError {
@@ -141,6 +149,7 @@ impl NpgConfig {
             .with_learning_rate(self.learning_rate)
             .with_n_critic_updates(self.n_critic_updates)
             .with_batch_size(self.batch_size)
+            .with_adam_epsilon(self.adam_epsilon)
     }
 }
 
@@ -163,7 +172,8 @@ fn checked_settings(c: &TrpoConfig, line_search: bool) -> Result<(Settings, Valu
     let critic = ValueFitConfig::new()
         .with_learning_rate(c.learning_rate)
         .with_n_critic_updates(c.n_critic_updates)
-        .with_batch_size(c.batch_size);
+        .with_batch_size(c.batch_size)
+        .with_adam_epsilon(c.adam_epsilon);
     critic.validate()?;
     Ok((settings, critic))
 }

@@ -30,7 +30,7 @@ pub struct ValueFitConfig {
     /// Minibatch size (`batch_size`); the last minibatch of a pass may be smaller.
     #[config(default = 128)]
     pub batch_size: usize,
-    /// Adam's ε (PyTorch's default, which SB3 uses).
+    /// Adam's ε (PyTorch's default; SB3's actor-critic policies use 1e-5).
     #[config(default = 1e-8)]
     pub adam_epsilon: f32,
     /// Run the fit on the host in plain Rust ([`HostMlp`]) instead of as burn ops on the value

@@ -127,6 +127,44 @@ fn failed_line_search_leaves_parameters_bit_identical() {
     assert_ne!(before, moved);
 }
 
+/// TRPO's and NPG's `adam_epsilon` is the critic's Adam ε, and a bad one is refused by name.
+#[test]
+fn trpo_and_npg_adam_epsilon_is_the_critic_s() {
+    let trpo = NaturalGradient::<B>::trpo(&TrpoConfig::new().with_adam_epsilon(1e-5)).unwrap();
+    assert_eq!(trpo.critic().config().adam_epsilon, 1e-5);
+    let npg = NaturalGradient::<B>::npg(&NpgConfig::new().with_adam_epsilon(3e-6)).unwrap();
+    assert_eq!(npg.critic().config().adam_epsilon, 3e-6);
+    for bad in [0.0, -1e-8, f32::NAN] {
+        let e = TrpoConfig::new()
+            .with_adam_epsilon(bad)
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("adam_epsilon"), "{e}");
+        let e = NpgConfig::new()
+            .with_adam_epsilon(bad)
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("adam_epsilon"), "{e}");
+    }
+    // Configs saved before the field existed (run folders, checkpoints) load with the ε
+    // their critic was fitted with.
+    for algo in [
+        AlgoConfig::Trpo(TrpoConfig::new().with_adam_epsilon(0.5)),
+        AlgoConfig::Npg(NpgConfig::new().with_adam_epsilon(0.5)),
+    ] {
+        let mut saved = serde_json::to_value(TrainConfig::new("Hopper-v5".into(), algo)).unwrap();
+        let fields = saved["algo"].as_object_mut().unwrap().values_mut().next();
+        let fields = fields.unwrap().as_object_mut().unwrap();
+        assert!(fields.remove("adam_epsilon").is_some());
+        assert!(serde_json::from_value::<TrainConfig>(saved.clone()).is_err());
+        match TrainConfig::from_saved(saved).unwrap().algo {
+            AlgoConfig::Trpo(t) => assert_eq!(t.adam_epsilon, 1e-8),
+            AlgoConfig::Npg(n) => assert_eq!(n.adam_epsilon, 1e-8),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 /// The line search evaluates the full step alone and then every shorter step in one
 /// read-back; the step it takes must be the one the sequential backtracking search takes: the
 /// first coefficient 0.8ⁱ whose mean KL(π_old ‖ π_θ) is within the radius and whose surrogate

@@ -539,6 +539,8 @@ fn an_out_of_range_hyperparameter_leaves_no_run_folder() {
             "line_search_shrinking_factor",
         ),
         ("trpo", "n_critic_updates=0", "n_critic_updates"),
+        ("trpo", "adam_epsilon=0", "adam_epsilon"),
+        ("npg", "adam_epsilon=-1e-8", "adam_epsilon"),
         ("npg", "target_kl=0", "target_kl"),
         ("npg", "learning_rate=-1", "learning_rate"),
         ("ppo", "clip_range=-0.2", "clip_range"),
