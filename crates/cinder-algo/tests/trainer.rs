@@ -127,6 +127,17 @@ fn failed_line_search_leaves_parameters_bit_identical() {
     assert_ne!(before, moved);
 }
 
+/// `algo`'s config as a run saved before `field` existed: written without it, refused by a
+/// strict parse, read back by [`TrainConfig::from_saved`].
+fn saved_without(algo: AlgoConfig, field: &str) -> AlgoConfig {
+    let mut saved = serde_json::to_value(TrainConfig::new("Hopper-v5".into(), algo)).unwrap();
+    let fields = saved["algo"].as_object_mut().unwrap().values_mut().next();
+    let fields = fields.unwrap().as_object_mut().unwrap();
+    assert!(fields.remove(field).is_some(), "{field}");
+    assert!(serde_json::from_value::<TrainConfig>(saved.clone()).is_err());
+    TrainConfig::from_saved(saved).unwrap().algo
+}
+
 /// TRPO's and NPG's `adam_epsilon` is the critic's Adam ε, and a bad one is refused by name.
 #[test]
 fn trpo_and_npg_adam_epsilon_is_the_critic_s() {
@@ -152,12 +163,7 @@ fn trpo_and_npg_adam_epsilon_is_the_critic_s() {
         AlgoConfig::Trpo(TrpoConfig::new().with_adam_epsilon(0.5)),
         AlgoConfig::Npg(NpgConfig::new().with_adam_epsilon(0.5)),
     ] {
-        let mut saved = serde_json::to_value(TrainConfig::new("Hopper-v5".into(), algo)).unwrap();
-        let fields = saved["algo"].as_object_mut().unwrap().values_mut().next();
-        let fields = fields.unwrap().as_object_mut().unwrap();
-        assert!(fields.remove("adam_epsilon").is_some());
-        assert!(serde_json::from_value::<TrainConfig>(saved.clone()).is_err());
-        match TrainConfig::from_saved(saved).unwrap().algo {
+        match saved_without(algo, "adam_epsilon") {
             AlgoConfig::Trpo(t) => assert_eq!(t.adam_epsilon, 1e-8),
             AlgoConfig::Npg(n) => assert_eq!(n.adam_epsilon, 1e-8),
             other => panic!("{other:?}"),
@@ -312,13 +318,7 @@ fn an_annealed_radius_is_the_radius_times_the_progress_remaining() {
         AlgoConfig::Trpo(TrpoConfig::new().with_target_kl(0.02)),
         AlgoConfig::Npg(NpgConfig::new().with_target_kl(0.02)),
     ] {
-        let mut saved = serde_json::to_value(TrainConfig::new("Hopper-v5".into(), algo)).unwrap();
-        let fields = saved["algo"].as_object_mut().unwrap().values_mut().next();
-        let fields = fields.unwrap().as_object_mut().unwrap();
-        assert!(fields.remove("anneal_target_kl").is_some());
-        assert!(serde_json::from_value::<TrainConfig>(saved.clone()).is_err());
-        let old = TrainConfig::from_saved(saved).unwrap();
-        match old.algo {
+        match saved_without(algo, "anneal_target_kl") {
             AlgoConfig::Trpo(t) => assert!(!t.anneal_target_kl && t.target_kl == 0.02),
             AlgoConfig::Npg(n) => assert!(!n.anneal_target_kl && n.target_kl == 0.02),
             other => panic!("{other:?}"),
